@@ -1,0 +1,310 @@
+"""The one door to the cryptography libraries.
+
+Nothing else in Kartoteka imports ``cryptography`` or ``pyrage``: every primitive the project uses is an
+intent-named function here, so a reviewer audits one file, and a change of library touches one file.
+No Django here.
+
+Formats are versioned by a leading byte so a later change of algorithm can coexist with stored data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import struct
+import time
+import uuid
+from dataclasses import dataclass
+
+import pyrage
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pyrage import x25519
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+# 64 bits, stored as a signed BIGINT; docs/blind-indexes.md weighs the leakage trade-off.
+BLIND_INDEX_BYTES = 8
+
+_FIELD_FORMAT = 1
+_WRAP_FORMAT = 1
+_FIELD_HEADER = struct.Struct(">BI")  # format byte, key version
+
+
+class CryptoError(Exception):
+    """Base class: every failure of this module is one of these, never a library's own exception."""
+
+
+class IntegrityError(CryptoError):
+    """Authenticated decryption or a signature check failed: tampered, moved, truncated or wrong key."""
+
+
+class MalformedError(CryptoError):
+    """The bytes are not in a format this module wrote."""
+
+
+# --- randomness and ids -------------------------------------------------------------------------------
+
+
+def random_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def record_id_new() -> uuid.UUID:
+    """A random, index-friendly id (UUIDv7 layout: 48-bit ms time prefix, 74 random bits).
+
+    Never sequential, so ids reveal no counts; the time prefix keeps B-tree inserts local. Where even the
+    creation time must not show (public intake), use :func:`opaque_id_new`.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version 7
+    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
+    value |= 0b10 << 62  # RFC 4122 variant
+    value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
+    return uuid.UUID(int=value)
+
+
+def opaque_id_new() -> uuid.UUID:
+    """A fully random id (UUIDv4) that carries no time."""
+    return uuid.uuid4()
+
+
+# --- key derivation -----------------------------------------------------------------------------------
+
+
+def derive_key(root: bytes, purpose: str, *, length: int = KEY_BYTES) -> bytes:
+    """HKDF-SHA256 of ``root`` for one named purpose; different purposes give independent keys."""
+    _require_key(root)
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=b"kartoteka/v1/" + purpose.encode())
+    return hkdf.derive(root)
+
+
+@dataclass(frozen=True)
+class PassphraseParams:
+    """Argon2id cost. The defaults follow RFC 9106's second recommended option (64 MiB, 3 passes)."""
+
+    salt: bytes
+    iterations: int = 3
+    memory_kib: int = 64 * 1024
+    lanes: int = 4
+
+    @classmethod
+    def new(cls, *, iterations: int = 3, memory_kib: int = 64 * 1024, lanes: int = 4) -> PassphraseParams:
+        return cls(salt=secrets.token_bytes(16), iterations=iterations, memory_kib=memory_kib, lanes=lanes)
+
+
+def passphrase_key(passphrase: str, params: PassphraseParams) -> bytes:
+    """Stretch a human passphrase into a key-wrapping key with Argon2id."""
+    if not passphrase:
+        raise CryptoError("empty passphrase")
+    kdf = Argon2id(
+        salt=params.salt,
+        length=KEY_BYTES,
+        iterations=params.iterations,
+        lanes=params.lanes,
+        memory_cost=params.memory_kib,
+    )
+    return kdf.derive(passphrase.encode("utf-8"))
+
+
+# --- authenticated encryption of fields and keys ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldContext:
+    """Where a ciphertext belongs. Bound as associated data: moved elsewhere, it fails to decrypt."""
+
+    table: str
+    record_id: str
+    field: str
+
+    def associated_data(self, key_version: int) -> bytes:
+        parts = (b"kartoteka-field", self.table.encode(), self.record_id.encode(), self.field.encode())
+        return b"\x1f".join(parts) + struct.pack(">I", key_version)
+
+
+def field_encrypt(key: bytes, plaintext: bytes, context: FieldContext, *, key_version: int) -> bytes:
+    """AES-256-GCM; output = format byte, key version, nonce, ciphertext and tag."""
+    _require_key(key)
+    header = _FIELD_HEADER.pack(_FIELD_FORMAT, key_version)
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    body = AESGCM(key).encrypt(nonce, plaintext, header + context.associated_data(key_version))
+    return header + nonce + body
+
+
+def field_key_version(blob: bytes) -> int:
+    """The key version a field ciphertext was written under, read without decrypting."""
+    if len(blob) < _FIELD_HEADER.size + NONCE_BYTES + TAG_BYTES:
+        raise MalformedError("ciphertext too short")
+    fmt, version = _FIELD_HEADER.unpack_from(blob)
+    if fmt != _FIELD_FORMAT:
+        raise MalformedError(f"unknown field format {fmt}")
+    return int(version)
+
+
+def field_decrypt(key: bytes, blob: bytes, context: FieldContext) -> bytes:
+    _require_key(key)
+    version = field_key_version(blob)
+    header = blob[: _FIELD_HEADER.size]
+    nonce = blob[_FIELD_HEADER.size : _FIELD_HEADER.size + NONCE_BYTES]
+    body = blob[_FIELD_HEADER.size + NONCE_BYTES :]
+    try:
+        return AESGCM(key).decrypt(nonce, body, header + context.associated_data(version))
+    except InvalidTag:
+        raise IntegrityError(
+            f"cannot decrypt {context.table}.{context.field} of {context.record_id}: "
+            "tampered, moved from another record or field, or wrong key"
+        ) from None
+
+
+def key_wrap(kek: bytes, key: bytes, *, context: bytes) -> bytes:
+    """Encrypt a key under a key-encrypting key, bound to ``context`` (e.g. the slot or record id)."""
+    _require_key(kek)
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return bytes([_WRAP_FORMAT]) + nonce + AESGCM(kek).encrypt(nonce, key, b"kartoteka-wrap\x1f" + context)
+
+
+def key_unwrap(kek: bytes, wrapped: bytes, *, context: bytes) -> bytes:
+    _require_key(kek)
+    if len(wrapped) < 1 + NONCE_BYTES + TAG_BYTES or wrapped[0] != _WRAP_FORMAT:
+        raise MalformedError("not a wrapped key")
+    nonce, body = wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :]
+    try:
+        return AESGCM(kek).decrypt(nonce, body, b"kartoteka-wrap\x1f" + context)
+    except InvalidTag:
+        raise IntegrityError("cannot unwrap key: wrong key, wrong context or tampered") from None
+
+
+def chunk_encrypt(key: bytes, chunk: bytes, *, associated_data: bytes) -> bytes:
+    """One chunk of a chunked stream (evidence files): nonce + ciphertext + tag."""
+    _require_key(key)
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, chunk, associated_data)
+
+
+def chunk_decrypt(key: bytes, blob: bytes, *, associated_data: bytes) -> bytes:
+    _require_key(key)
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data)
+    except InvalidTag:
+        raise IntegrityError("chunk failed authentication: tampered, reordered or wrong key") from None
+
+
+# --- blind indexes ---------------------------------------------------------------------------------------
+
+
+def blind_index(key: bytes, value: str) -> int:
+    """A truncated keyed hash (HMAC-SHA256 → 64 bits, signed) of an already-normalised value.
+
+    Equal inputs give equal outputs under one key, so it supports exact lookup and nothing else.
+    """
+    _require_key(key)
+    digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:BLIND_INDEX_BYTES], "big", signed=True)
+
+
+# --- signatures ------------------------------------------------------------------------------------------
+
+
+def signing_public_key(seed: bytes) -> bytes:
+    """The Ed25519 public key (32 raw bytes) for a 32-byte signing seed."""
+    _require_key(seed)
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def sign(seed: bytes, message: bytes) -> bytes:
+    _require_key(seed)
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+
+
+def signature_verify(public_key: bytes, message: bytes, signature: bytes) -> None:
+    """Raise :class:`IntegrityError` unless ``signature`` is valid for ``message``."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise IntegrityError("signature does not verify") from None
+
+
+# --- hashing ---------------------------------------------------------------------------------------------
+
+
+def digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def digest_stream() -> hashlib._Hash:
+    """An incremental SHA-256 (``update``/``hexdigest``) for data read in pieces."""
+    return hashlib.sha256()
+
+
+def equal(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison of secrets and MACs."""
+    return hmac.compare_digest(a, b)
+
+
+# --- sealing to public keys (age, X25519) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An age X25519 identity: ``secret`` opens, ``recipient`` (public) seals."""
+
+    secret: str
+    recipient: str
+
+
+def identity_new() -> Identity:
+    ident = x25519.Identity.generate()
+    return Identity(secret=str(ident), recipient=str(ident.to_public()))
+
+
+def identity_from_secret(secret: str) -> Identity:
+    try:
+        ident = x25519.Identity.from_str(secret.strip())
+    except Exception as exc:  # pyrage raises its own IdentityError or ValueError
+        raise MalformedError("not an age secret key (AGE-SECRET-KEY-1…); check for typos") from exc
+    return Identity(secret=str(ident), recipient=str(ident.to_public()))
+
+
+def recipient_check(recipient: str) -> str:
+    """Validate a public recipient string (age1…) and return it normalised."""
+    try:
+        return str(x25519.Recipient.from_str(recipient.strip()))
+    except Exception as exc:
+        raise MalformedError(f"not an age recipient: {recipient[:12]}…") from exc
+
+
+def seal(data: bytes, recipients: list[str]) -> bytes:
+    """Encrypt to public recipients. The sealer keeps no ability to open what it sealed."""
+    if not recipients:
+        raise CryptoError("no recipients to seal to")
+    parsed = [x25519.Recipient.from_str(r) for r in recipients]
+    return bytes(pyrage.encrypt(data, parsed))
+
+
+def unseal(data: bytes, secret: str) -> bytes:
+    try:
+        ident = x25519.Identity.from_str(secret.strip())
+    except Exception as exc:
+        raise MalformedError("not an age secret key") from exc
+    try:
+        return bytes(pyrage.decrypt(data, [ident]))
+    except pyrage.DecryptError:
+        raise IntegrityError("sealed data cannot be opened with this identity, or was tampered") from None
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def _require_key(key: bytes) -> None:
+    if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
+        raise CryptoError("a key must be 32 bytes")
