@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+BENCHES = {
+    "audit": "bench.audit_bench",
+    "crypto": "bench.crypto_bench",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Kartoteka benchmarks")
+    parser.add_argument("name", choices=sorted(BENCHES))
+    args, rest = parser.parse_known_args(argv)
+    module = importlib.import_module(BENCHES[args.name])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The access gates: one per object type, used by every view, API endpoint, command and job.
+
+Rules (docs/access.md):
+- A user sees what their teams own, plus what is shared with one of their teams or with them personally.
+- Dependent objects (status entries, recruitments, service events, promises, deliveries) are visible
+  exactly when their person is; a person is also visible to whoever may see one of the person's cases
+  (a lawyer given one case sees that person, not the team's other persons).
+- Writing needs a staff role that writes (never an analyst) and either team ownership or a share that
+  grants writing.
+- Missing and forbidden are the same answer: :class:`NotFound` (an Http404), so ids cannot be probed.
+- Analysts pass the read gates of their teams' objects but never receive identity fields: selectors
+  check :func:`sees_identities` before they decrypt anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db.models import Model, Q, QuerySet
+from django.http import Http404
+
+from kartoteka.accounts.models import Role, Share, User
+from kartoteka.casework.models import (
+    Case,
+    Delivery,
+    Incident,
+    Promise,
+    Recruitment,
+    RecruitmentVisit,
+    ServiceEvent,
+    Source,
+)
+from kartoteka.people.models import Person, Record, StatusEntry
+
+WRITING_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER, Role.LAWYER})
+
+
+class NotFound(Http404):
+    """Missing or not yours: callers cannot tell which."""
+
+
+def sees_identities(user: User) -> bool:
+    return bool(user.is_active and user.role != Role.ANALYST)
+
+
+def _team_ids(user: User) -> list[uuid.UUID]:
+    cached: list[uuid.UUID] | None = getattr(user, "_kartoteka_team_ids", None)
+    if cached is None:
+        cached = list(user.teams.values_list("id", flat=True))
+        user._kartoteka_team_ids = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _shared_ids(user: User, object_type: str, *, write: bool) -> QuerySet[Share, uuid.UUID]:
+    shares = Share.objects.filter(object_type=object_type).filter(Q(user=user) | Q(team__in=_team_ids(user)))
+    if write:
+        shares = shares.filter(can_write=True)
+    return shares.values_list("object_id", flat=True)
+
+
+def _owned_or_shared(user: User, object_type: str, *, write: bool, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}team__in": _team_ids(user)}) | Q(
+        **{f"{prefix}id__in": _shared_ids(user, object_type, write=write)}
+    )
+
+
+def _may_act(user: User, *, write: bool) -> bool:
+    if not user.is_active or not user.is_authenticated:
+        return False
+    return not write or user.role in WRITING_ROLES
+
+
+def _person_q(user: User, *, write: bool, prefix: str = "") -> Q:
+    q = _owned_or_shared(user, "person", write=write, prefix=prefix)
+    shared_cases = Case.objects.filter(_owned_or_shared(user, "case", write=write)).values_list("person_id")
+    return q | Q(**{f"{prefix}id__in": shared_cases})
+
+
+def _filter[M: Model](user: User, qs: QuerySet[M], q: Q, *, write: bool) -> QuerySet[M]:
+    if not _may_act(user, write=write):
+        return qs.none()
+    return qs.filter(q).distinct()
+
+
+def _get[M: Model](qs: QuerySet[M], object_id: uuid.UUID | str) -> M:
+    try:
+        return qs.get(pk=object_id)
+    except (ObjectDoesNotExist, ValidationError, ValueError, TypeError) as exc:
+        raise NotFound from exc  # a malformed id is just another missing one
+
+
+# --- persons and what hangs off them -------------------------------------------------------------------
+
+
+def person_list_for_user(user: User, *, write: bool = False) -> QuerySet[Person]:
+    return _filter(user, Person.objects.all(), _person_q(user, write=write), write=write)
+
+
+def person_get_for_user(user: User, person_id: uuid.UUID | str, *, write: bool = False) -> Person:
+    return _get(person_list_for_user(user, write=write), person_id)
+
+
+def record_list_for_user(user: User, *, write: bool = False) -> QuerySet[Record]:
+    q = _owned_or_shared(user, "record", write=write) | _person_q(user, write=write, prefix="person__")
+    return _filter(user, Record.objects.all(), q, write=write)
+
+
+def record_get_for_user(user: User, record_id: uuid.UUID | str, *, write: bool = False) -> Record:
+    return _get(record_list_for_user(user, write=write), record_id)
+
+
+def status_entry_list_for_user(user: User, *, write: bool = False) -> QuerySet[StatusEntry]:
+    return _filter(
+        user, StatusEntry.objects.all(), _person_q(user, write=write, prefix="person__"), write=write
+    )
+
+
+def status_entry_get_for_user(user: User, entry_id: uuid.UUID | str, *, write: bool = False) -> StatusEntry:
+    return _get(status_entry_list_for_user(user, write=write), entry_id)
+
+
+def recruitment_list_for_user(user: User, *, write: bool = False) -> QuerySet[Recruitment]:
+    return _filter(
+        user, Recruitment.objects.all(), _person_q(user, write=write, prefix="person__"), write=write
+    )
+
+
+def recruitment_get_for_user(
+    user: User, recruitment_id: uuid.UUID | str, *, write: bool = False
+) -> Recruitment:
+    return _get(recruitment_list_for_user(user, write=write), recruitment_id)
+
+
+def service_event_list_for_user(user: User, *, write: bool = False) -> QuerySet[ServiceEvent]:
+    return _filter(
+        user, ServiceEvent.objects.all(), _person_q(user, write=write, prefix="person__"), write=write
+    )
+
+
+def service_event_get_for_user(user: User, event_id: uuid.UUID | str, *, write: bool = False) -> ServiceEvent:
+    return _get(service_event_list_for_user(user, write=write), event_id)
+
+
+def promise_list_for_user(user: User, *, write: bool = False) -> QuerySet[Promise]:
+    return _filter(user, Promise.objects.all(), _person_q(user, write=write, prefix="person__"), write=write)
+
+
+def promise_get_for_user(user: User, promise_id: uuid.UUID | str, *, write: bool = False) -> Promise:
+    return _get(promise_list_for_user(user, write=write), promise_id)
+
+
+def delivery_list_for_user(user: User, *, write: bool = False) -> QuerySet[Delivery]:
+    q = _person_q(user, write=write, prefix="promise__person__")
+    return _filter(user, Delivery.objects.all(), q, write=write)
+
+
+def delivery_get_for_user(user: User, delivery_id: uuid.UUID | str, *, write: bool = False) -> Delivery:
+    return _get(delivery_list_for_user(user, write=write), delivery_id)
+
+
+# --- objects a team owns directly --------------------------------------------------------------------------
+
+
+def source_list_for_user(user: User, *, write: bool = False) -> QuerySet[Source]:
+    return _filter(user, Source.objects.all(), _owned_or_shared(user, "source", write=write), write=write)
+
+
+def source_get_for_user(user: User, source_id: uuid.UUID | str, *, write: bool = False) -> Source:
+    return _get(source_list_for_user(user, write=write), source_id)
+
+
+def incident_list_for_user(user: User, *, write: bool = False) -> QuerySet[Incident]:
+    return _filter(user, Incident.objects.all(), _owned_or_shared(user, "incident", write=write), write=write)
+
+
+def incident_get_for_user(user: User, incident_id: uuid.UUID | str, *, write: bool = False) -> Incident:
+    return _get(incident_list_for_user(user, write=write), incident_id)
+
+
+def visit_list_for_user(user: User, *, write: bool = False) -> QuerySet[RecruitmentVisit]:
+    q = _owned_or_shared(user, "visit", write=write)
+    return _filter(user, RecruitmentVisit.objects.all(), q, write=write)
+
+
+def visit_get_for_user(user: User, visit_id: uuid.UUID | str, *, write: bool = False) -> RecruitmentVisit:
+    return _get(visit_list_for_user(user, write=write), visit_id)
+
+
+def case_list_for_user(user: User, *, write: bool = False) -> QuerySet[Case]:
+    return _filter(user, Case.objects.all(), _owned_or_shared(user, "case", write=write), write=write)
+
+
+def case_get_for_user(user: User, case_id: uuid.UUID | str, *, write: bool = False) -> Case:
+    return _get(case_list_for_user(user, write=write), case_id)

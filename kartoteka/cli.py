@@ -1,0 +1,41 @@
+"""The `kartoteka` command: thin doors onto services. Key and agent commands need no Django.
+
+Secrets and names are read from a prompt or standard input, never from arguments, so they cannot show in
+process lists or shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from kartoteka.lib import keycli
+
+
+def _default_dirs() -> None:
+    """Point key commands at the same directories the application uses, unless told otherwise."""
+    data_dir = Path(os.environ.get("KARTOTEKA_DATA_DIR", "var")).expanduser().resolve()
+    os.environ.setdefault(keycli.KEYS_DIR_ENV, str(data_dir / "keys"))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="kartoteka", description="Kartoteka: documentation for prisoners' rights"
+    )
+    top.add_argument("--keys-dir", default=None, help="key directory (default: $KARTOTEKA_KEYS_DIR)")
+    top.add_argument("--socket", default=None, help="key agent socket (default: <keys-dir>/run/agent.sock)")
+    sub = top.add_subparsers(dest="command", required=True)
+    keycli.register(sub)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    _default_dirs()
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

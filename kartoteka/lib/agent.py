@@ -1,0 +1,681 @@
+"""The key agent: one local process that holds the unlocked keys and performs every key operation.
+
+Web workers and commands reach it through :class:`AgentClient` over a Unix socket and get back results
+(ciphertexts, plaintexts, index values, signatures), never key bytes. Three locks on the door: the socket
+lives in an owner-only directory (0700), the socket itself is 0600, and every connection's peer uid
+(``SO_PEERCRED``) must equal the agent's uid — the last matters because root ignores file modes.
+
+Frames are a 4-byte big-endian length and a JSON object; bytes travel as base64. Operations are batched
+so a bulk import pays one round trip per batch, not per record. Errors travel as a code only and are
+raised again on the client side as the matching :mod:`kartoteka.lib.keys` or :mod:`~kartoteka.lib.crypto`
+class, with a fixed message: nothing sensitive crosses the socket inside an error.
+
+The agent locks itself (overwriting its key buffers, best effort) after an idle timeout and after an
+absolute lifetime counted from unlocking. No Django here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import resource
+import signal
+import socket
+import socketserver
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kartoteka.lib import crypto, keys
+
+DEFAULT_IDLE_TIMEOUT = 15 * 60.0
+DEFAULT_MAX_LIFETIME = 12 * 3600.0
+MAX_FRAME = 256 * 1024 * 1024
+_LENGTH = struct.Struct(">I")
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid
+_PR_SET_DUMPABLE = 4
+
+log = logging.getLogger("kartoteka.agent")
+
+
+class AgentError(Exception):
+    code = "internal"
+
+
+class AgentUnavailableError(AgentError):
+    """Nothing answers on the socket (agent not started, or gone)."""
+
+    code = "unavailable"
+
+
+class PeerRefusedError(AgentError):
+    code = "peer_refused"
+
+
+class ProtocolError(AgentError):
+    code = "bad_request"
+
+
+_CRYPTO_CODES: dict[type[Exception], str] = {
+    crypto.IntegrityError: "integrity",
+    crypto.MalformedError: "malformed",
+    crypto.CryptoError: "crypto",
+}
+_ERRORS: dict[str, type[Exception]] = {
+    **keys.ERRORS,
+    **{code: cls for cls, code in _CRYPTO_CODES.items()},
+    **{cls.code: cls for cls in (AgentError, AgentUnavailableError, PeerRefusedError, ProtocolError)},
+}
+# crypto messages may name tables, fields and record ids; only these fixed texts cross the socket.
+_CRYPTO_MESSAGES = {
+    "integrity": "authenticated decryption failed: tampered, moved, or wrong key",
+    "malformed": "input is not in a format Kartoteka wrote",
+    "crypto": "cryptographic operation refused",
+}
+
+
+def _error_code(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, keys.KeysError | AgentError):
+        return exc.code, str(exc)
+    for cls, code in _CRYPTO_CODES.items():
+        if isinstance(exc, cls):
+            return code, _CRYPTO_MESSAGES[code]
+    return "internal", "internal error in the key agent (see its log)"
+
+
+# --- framing -----------------------------------------------------------------------------------------------
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            return None
+        got += k
+    return bytes(buf)
+
+
+def _recv_frame(sock: socket.socket) -> Any:
+    head = _recv_exact(sock, _LENGTH.size)
+    if head is None:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    if length > MAX_FRAME:
+        raise ProtocolError("frame too large")
+    body = _recv_exact(sock, length)
+    if body is None:
+        raise ProtocolError("connection closed mid-frame")
+    return json.loads(body)
+
+
+def _send_frame(sock: socket.socket, obj: Any) -> None:
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    sock.sendall(_LENGTH.pack(len(body)) + body)
+
+
+def _b(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _fields_out(fields: dict[str, bytes] | Any) -> dict[str, str]:
+    return {k: _b(v) for k, v in fields.items()}
+
+
+def _fields_in(fields: dict[str, str]) -> dict[str, bytes]:
+    return {k: _unb(v) for k, v in fields.items()}
+
+
+def _sealed_in(items: list[list[Any]]) -> list[keys.SealedRecord]:
+    return [keys.SealedRecord(t, r, _unb(w), _fields_in(f)) for t, r, w, f in items]
+
+
+def _sealed_out(items: Sequence[keys.SealedRecord]) -> list[list[Any]]:
+    return [[i.table, i.record_id, _b(i.wrapped_dek), _fields_out(i.fields)] for i in items]
+
+
+# --- the agent ---------------------------------------------------------------------------------------------
+
+
+class Agent:
+    """The state behind the socket. One lock serialises key use against lock/unlock, so a batch never runs
+    with a half-wiped key."""
+
+    def __init__(
+        self,
+        keys_dir: Path,
+        *,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        max_lifetime: float | None = DEFAULT_MAX_LIFETIME,
+        demo: bool = False,
+    ) -> None:
+        self.keys_dir = keys_dir
+        self.idle_timeout = idle_timeout
+        self.max_lifetime = max_lifetime
+        self.demo = demo
+        self._lock = threading.Lock()
+        self._session: keys.KeySession | None = None
+        self._unlocked_at = 0.0
+        self._last_used = 0.0
+        self._via = ""
+        self.stop_requested = threading.Event()
+        self._ops: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "status": lambda a: self.status(),
+            "unlock": lambda a: self._unlock(
+                keys.master_key_from_passphrase(self.keys_dir, a["passphrase"]), "passphrase"
+            ),
+            "unlock_recovery": lambda a: self._unlock(
+                keys.master_key_from_recovery(self.keys_dir, a["secret"]), "recovery"
+            ),
+            "lock": lambda a: self.lock("request"),
+            "slot_add": lambda a: self._with_session(lambda s: s.slot_add(a["passphrase"])),
+            "slot_revoke": self._slot_revoke,
+            "audit_public_keys": lambda a: {
+                str(v): _b(k) for v, k in keys.audit_public_keys(self.keys_dir).items()
+            },
+            "seal_records": self._seal_records,
+            "open_records": lambda a: self._with_session(
+                lambda s: [_fields_out(p) for p in s.open_records(_sealed_in(a["items"]))]
+            ),
+            "blind_index": lambda a: self._with_session(
+                lambda s: s.blind_index(a["purpose"], a["values"], version=a.get("version"))
+            ),
+            "sign": self._sign,
+            "rewrap": lambda a: self._with_session(
+                lambda s: [_b(w) for w in s.rewrap(_sealed_in(a["items"]))]
+            ),
+            "reencrypt": lambda a: self._with_session(
+                lambda s: _sealed_out(s.reencrypt(_sealed_in(a["items"])))
+            ),
+            "rotation_begin": self._rotation_begin,
+            "rotation_finish": lambda a: self._with_session(lambda s: list(s.rotation_finish(a["in_use"]))),
+            "shutdown": self._shutdown,
+        }
+
+    # state
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            s = self._session
+            out: dict[str, Any] = {
+                "pid": os.getpid(),
+                "unlocked": s is not None,
+                "demo": self.demo,
+                "idle_timeout": self.idle_timeout,
+                "max_lifetime": self.max_lifetime,
+            }
+            if s is not None:
+                now = time.monotonic()
+                out.update(
+                    via=self._via,
+                    current_version=s.current_version,
+                    live_versions=list(s.live_versions),
+                    unlocked_for=round(now - self._unlocked_at, 1),
+                    idle_for=round(now - self._last_used, 1),
+                )
+            return out
+
+    def _unlock(self, master_key: bytearray, via: str) -> dict[str, Any]:
+        session = keys.KeySession(self.keys_dir, master_key)  # raises UnlockError on a wrong key
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+            self._session = session
+            self._unlocked_at = self._last_used = time.monotonic()
+            self._via = via
+        log.info("unlocked via %s", via)
+        return self.status()
+
+    def lock(self, reason: str) -> None:
+        with self._lock:
+            if self._session is None:
+                return
+            self._session.close()
+            self._session = None
+        log.info("locked (%s)", reason)
+
+    def expire(self) -> None:
+        """Lock when idle too long or unlocked too long; called by the watchdog."""
+        now = time.monotonic()
+        with self._lock:
+            if self._session is None:
+                return
+            idle = self.idle_timeout is not None and now - self._last_used > self.idle_timeout
+            old = self.max_lifetime is not None and now - self._unlocked_at > self.max_lifetime
+        if idle or old:
+            self.lock("idle timeout" if idle else "lifetime reached")
+
+    def _with_session(self, fn: Callable[[keys.KeySession], Any]) -> Any:
+        with self._lock:
+            if self._session is None:
+                raise keys.LockedError("the key agent is locked; run `kartoteka keys unlock`")
+            self._last_used = time.monotonic()
+            return fn(self._session)
+
+    # operations
+
+    def _seal_records(self, a: dict[str, Any]) -> Any:
+        items = [keys.PlainRecord(t, r, _fields_in(f)) for t, r, f in a["items"]]
+        sealed = self._with_session(lambda s: s.seal_records(items))
+        return [[_b(x.wrapped_dek), _fields_out(x.fields)] for x in sealed]
+
+    def _sign(self, a: dict[str, Any]) -> Any:
+        messages = [_unb(m) for m in a["messages"]]
+        version, sigs = self._with_session(lambda s: s.sign(messages))
+        return [version, [_b(x) for x in sigs]]
+
+    def _slot_revoke(self, a: dict[str, Any]) -> None:
+        # Revoking needs an unlocked agent, like adding: whoever changes slots has proved they hold one.
+        self._with_session(
+            lambda s: keys.slot_revoke(self.keys_dir, a["slot_id"], allow_last=bool(a.get("allow_last")))
+        )
+
+    def _rotation_begin(self, a: dict[str, Any]) -> Any:
+        st = self._with_session(lambda s: s.rotation_begin())
+        return [st.current, list(st.live_versions), st.resumed]
+
+    def _shutdown(self, a: dict[str, Any]) -> None:
+        self.lock("shutdown")
+        self.stop_requested.set()
+
+    def dispatch(self, request: Any) -> dict[str, Any]:
+        try:
+            if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+                raise ProtocolError("malformed request")
+            handler = self._ops.get(request["op"])
+            if handler is None:
+                raise ProtocolError("unknown operation")
+            args = request.get("args") or {}
+            if not isinstance(args, dict):
+                raise ProtocolError("malformed request")
+            return {"ok": True, "result": handler(args)}
+        except (KeyError, TypeError, ValueError):
+            # A missing or mistyped argument: the caller's bug, reported without echoing the arguments.
+            return {"ok": False, "error": ProtocolError.code, "message": "malformed arguments"}
+        except Exception as exc:  # every failure becomes a code; details stay in the agent's log
+            code, message = _error_code(exc)
+            if code == "internal":
+                log.exception("operation failed")
+            return {"ok": False, "error": code, "message": message}
+
+
+def peer_uid(sock: socket.socket) -> int:
+    _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return int(uid)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        uid = peer_uid(sock)
+        if uid != os.getuid():
+            log.warning("refused a connection from uid %d", uid)
+            with contextlib.suppress(OSError):
+                _send_frame(
+                    sock, {"ok": False, "error": PeerRefusedError.code, "message": "connection refused"}
+                )
+            return
+        while True:
+            try:
+                request = _recv_frame(sock)
+            except (ProtocolError, ValueError):
+                with contextlib.suppress(OSError):
+                    _send_frame(
+                        sock, {"ok": False, "error": ProtocolError.code, "message": "malformed frame"}
+                    )
+                return
+            except OSError:
+                return
+            if request is None:
+                return
+            response = self.server.agent.dispatch(request)
+            try:
+                _send_frame(sock, response)
+            except OSError:
+                return
+            if self.server.agent.stop_requested.is_set():
+                threading.Thread(target=self.server.shutdown, daemon=True).start()
+                return
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    agent: Agent
+
+
+def _harden_process() -> None:
+    """No core dumps, and no ptrace or /proc/<pid>/mem by other processes of the same uid."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _socket_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _prepare_socket_dir(path: Path) -> None:
+    directory = path.parent
+    directory.mkdir(mode=keys.DIR_MODE, parents=True, exist_ok=True)
+    st = directory.stat()
+    if st.st_uid != os.getuid():
+        raise AgentError("the socket directory belongs to another user")
+    os.chmod(directory, keys.DIR_MODE)
+    if path.exists() or path.is_symlink():
+        if _socket_answers(path):
+            raise AgentError("another key agent already answers on this socket")
+        path.unlink()
+
+
+def serve(
+    keys_dir: Path,
+    socket_path: Path,
+    *,
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+    max_lifetime: float | None = DEFAULT_MAX_LIFETIME,
+    demo_key_file: Path | None = None,
+) -> None:
+    """Run the agent in this process until ``shutdown`` or SIGTERM/SIGINT; the socket is removed on exit."""
+    _harden_process()
+    agent = Agent(
+        keys_dir, idle_timeout=idle_timeout, max_lifetime=max_lifetime, demo=demo_key_file is not None
+    )
+    if demo_key_file is not None:
+        agent._unlock(keys.master_key_from_demo_file(demo_key_file), "demo key file")
+    _prepare_socket_dir(socket_path)
+    old_umask = os.umask(0o177)  # the socket is born 0600, not loosened for a moment
+    try:
+        server = _Server(str(socket_path), _Handler)
+    finally:
+        os.umask(old_umask)
+    os.chmod(socket_path, keys.FILE_MODE)
+    server.agent = agent
+
+    def stop(signum: int, frame: object) -> None:
+        agent.lock("signal")
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    tick = min([1.0, *(t / 4 for t in (idle_timeout, max_lifetime) if t)])
+
+    def watchdog() -> None:
+        while not agent.stop_requested.wait(tick):
+            agent.expire()
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    log.info("listening (pid %d)", os.getpid())
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        agent.lock("exit")
+        agent.stop_requested.set()
+        server.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            socket_path.unlink()
+        log.info("stopped")
+
+
+# --- client ------------------------------------------------------------------------------------------------
+
+
+class AgentClient:
+    """A connection to the agent; one request at a time per client (thread-safe by a lock).
+
+    Implements :class:`kartoteka.lib.keys.KeyOperations`, so rotation runs the same against the agent as
+    against an in-process session.
+    """
+
+    def __init__(self, socket_path: Path, *, timeout: float | None = 120.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.socket_path))
+            except OSError as exc:
+                sock.close()
+                raise AgentUnavailableError(
+                    f"no key agent answers at {self.socket_path} ({exc.strerror})"
+                ) from None
+            self._sock = sock
+        return self._sock
+
+    def call(self, op: str, **args: Any) -> Any:
+        with self._lock:
+            sock = self._connect()
+            try:
+                _send_frame(sock, {"op": op, "args": args})
+                response = _recv_frame(sock)
+            except (OSError, ProtocolError, ValueError):
+                self.close()
+                raise AgentUnavailableError("the connection to the key agent broke") from None
+            if response is None:
+                self.close()
+                raise AgentUnavailableError("the key agent closed the connection")
+        if response.get("ok"):
+            return response.get("result")
+        code = str(response.get("error"))
+        cls = _ERRORS.get(code, AgentError)
+        if cls is PeerRefusedError:
+            self.close()
+        raise cls(str(response.get("message") or code))
+
+    # state and slots
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("status")
+        return result
+
+    def unlock(self, passphrase: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("unlock", passphrase=passphrase)
+        return result
+
+    def unlock_recovery(self, secret: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("unlock_recovery", secret=secret)
+        return result
+
+    def lock(self) -> None:
+        self.call("lock")
+
+    def slot_add(self, passphrase: str) -> str:
+        return str(self.call("slot_add", passphrase=passphrase))
+
+    def slot_revoke(self, slot_id: str, *, allow_last: bool = False) -> None:
+        self.call("slot_revoke", slot_id=slot_id, allow_last=allow_last)
+
+    def shutdown(self) -> None:
+        self.call("shutdown")
+
+    def audit_public_keys(self) -> dict[int, bytes]:
+        return {int(v): _unb(k) for v, k in self.call("audit_public_keys").items()}
+
+    def public_keys(self) -> dict[int, bytes]:
+        """The same as :meth:`audit_public_keys`, under the name ``audit.Signer`` expects."""
+        return self.audit_public_keys()
+
+    # key operations
+
+    def seal_records(self, items: Sequence[keys.PlainRecord]) -> list[keys.SealedRecord]:
+        result = self.call(
+            "seal_records", items=[[i.table, i.record_id, _fields_out(i.fields)] for i in items]
+        )
+        return [
+            keys.SealedRecord(i.table, i.record_id, _unb(w), _fields_in(f))
+            for i, (w, f) in zip(items, result, strict=True)
+        ]
+
+    def open_records(self, items: Sequence[keys.SealedRecord]) -> list[dict[str, bytes]]:
+        return [_fields_in(f) for f in self.call("open_records", items=_sealed_out(items))]
+
+    def blind_index(self, purpose: str, values: Sequence[str], *, version: int | None = None) -> list[int]:
+        return [
+            int(v) for v in self.call("blind_index", purpose=purpose, values=list(values), version=version)
+        ]
+
+    def sign(self, messages: Sequence[bytes]) -> tuple[int, list[bytes]]:
+        version, sigs = self.call("sign", messages=[_b(m) for m in messages])
+        return int(version), [_unb(s) for s in sigs]
+
+    def rewrap(self, items: Sequence[keys.SealedRecord]) -> list[bytes]:
+        bare = [keys.SealedRecord(i.table, i.record_id, i.wrapped_dek) for i in items]
+        return [_unb(w) for w in self.call("rewrap", items=_sealed_out(bare))]
+
+    def reencrypt(self, items: Sequence[keys.SealedRecord]) -> list[keys.SealedRecord]:
+        return _sealed_in(self.call("reencrypt", items=_sealed_out(items)))
+
+    def rotation_begin(self) -> keys.RotationState:
+        current, live, resumed = self.call("rotation_begin")
+        return keys.RotationState(int(current), tuple(int(v) for v in live), bool(resumed))
+
+    def rotation_finish(self, in_use: Iterable[int]) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.call("rotation_finish", in_use=sorted(in_use)))
+
+
+# --- starting it -------------------------------------------------------------------------------------------
+
+
+def spawn(
+    keys_dir: Path,
+    socket_path: Path,
+    *,
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+    max_lifetime: float | None = DEFAULT_MAX_LIFETIME,
+    demo_key_file: Path | None = None,
+    log_file: Path | None = None,
+    detach: bool = False,
+    timeout: float = 15.0,
+) -> subprocess.Popen[bytes]:
+    """Start the agent as a separate process and return once it answers on ``socket_path``.
+
+    ``detach`` puts it in its own session so it outlives the caller (``kartoteka agent start``). Nothing
+    secret goes on its command line.
+    """
+    if _socket_answers(socket_path):
+        raise AgentError("another key agent already answers on this socket")
+    cmd = [
+        sys.executable,
+        "-m",
+        "kartoteka.lib.agent",
+        "--keys-dir",
+        str(keys_dir),
+        "--socket",
+        str(socket_path),
+    ]
+    cmd += ["--idle-timeout", str(idle_timeout or 0), "--max-lifetime", str(max_lifetime or 0)]
+    if demo_key_file is not None:
+        cmd += ["--demo-key-file", str(demo_key_file)]
+    err: Any = subprocess.DEVNULL
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        err = os.fdopen(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, keys.FILE_MODE), "ab")
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=detach
+        )
+    finally:
+        if log_file is not None:
+            err.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise AgentError(f"the key agent exited at start with code {code} (see its log)")
+        try:
+            with AgentClient(socket_path, timeout=2.0) as client:
+                if client.status().get("pid") == proc.pid:
+                    return proc
+        except AgentUnavailableError:
+            pass
+        time.sleep(0.05)
+    proc.terminate()
+    proc.wait(5)
+    raise AgentError("the key agent did not answer in time")
+
+
+def stop(socket_path: Path, *, timeout: float = 10.0) -> None:
+    """Ask the agent to lock and exit, and wait until its socket is gone."""
+    with AgentClient(socket_path, timeout=timeout) as client:
+        client.shutdown()
+    deadline = time.monotonic() + timeout
+    while socket_path.exists():
+        if time.monotonic() > deadline:
+            raise AgentError("the key agent did not exit in time")
+        time.sleep(0.05)
+
+
+def _seconds(text: str) -> float | None:
+    value = float(text)
+    return value if value > 0 else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kartoteka.lib.agent", description="Run the key agent.")
+    parser.add_argument("--keys-dir", type=Path, required=True)
+    parser.add_argument("--socket", type=Path, required=True)
+    parser.add_argument(
+        "--idle-timeout", type=_seconds, default=DEFAULT_IDLE_TIMEOUT, help="seconds; 0 = never"
+    )
+    parser.add_argument(
+        "--max-lifetime", type=_seconds, default=DEFAULT_MAX_LIFETIME, help="seconds; 0 = never"
+    )
+    parser.add_argument("--demo-key-file", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s kartoteka-agent %(levelname)s %(message)s")
+    try:
+        serve(
+            args.keys_dir,
+            args.socket,
+            idle_timeout=args.idle_timeout,
+            max_lifetime=args.max_lifetime,
+            demo_key_file=args.demo_key_file,
+        )
+    except (keys.KeysError, AgentError) as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Django settings, read from the environment with typed helpers. They fail closed.
+
+No default secret key; DEBUG only when asked; outside demo mode a master key file inside the data
+directory stops the application (see kartoteka/checks.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from kartoteka.envconfig import env_bool, env_int, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent
+
+DEMO = env_bool("KARTOTEKA_DEMO", False)
+DEBUG = env_bool("KARTOTEKA_DEBUG", False)
+DATA_DIR = env_path("KARTOTEKA_DATA_DIR", Path("var"))
+KEYS_DIR = env_path("KARTOTEKA_KEYS_DIR", DATA_DIR / "keys")
+AGENT_SOCKET = env_path("KARTOTEKA_AGENT_SOCKET", KEYS_DIR / "run" / "agent.sock")
+# Outside the data directory on purpose: truncating the database cannot also roll this back.
+AUDIT_HEAD_FILE = env_path("KARTOTEKA_AUDIT_HEAD_FILE", Path.home() / ".local/state/kartoteka/audit-head")
+EVIDENCE_DIR = DATA_DIR / "evidence"
+
+
+def _secret_key() -> str:
+    key = env_str("KARTOTEKA_SECRET_KEY", "")
+    if key:
+        return key
+    if DEMO:
+        # The demo keeps its own random key beside its synthetic data; never used outside demo mode.
+        path = DATA_DIR / "demo-secret-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(os.urandom(32).hex())
+            path.chmod(0o600)
+        return path.read_text().strip()
+    raise ImproperlyConfigured("KARTOTEKA_SECRET_KEY is not set (no default, by design)")
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = [h for h in env_str("KARTOTEKA_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+    "kartoteka.core",
+    "kartoteka.accounts",
+    "kartoteka.registry",
+    "kartoteka.people",
+    "kartoteka.casework",
+    "kartoteka.audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "kartoteka.urls"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _databases() -> dict[str, dict[str, object]]:
+    url = env_str("DATABASE_URL", "")
+    if url:
+        import dj_database_url
+
+        db: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+        return {"default": db}
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "kartoteka.sqlite3",
+            # IMMEDIATE: a writer takes the lock at BEGIN, so the audit head cannot fork between writers.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
+            },
+        }
+    }
+
+
+DATABASES = _databases()
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+LANGUAGE_CODE = "ru"
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+SESSION_COOKIE_AGE = env_int("KARTOTEKA_SESSION_MAX_AGE", 8 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not (DEBUG or DEMO)
+CSRF_COOKIE_SECURE = not (DEBUG or DEMO)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = 0 if (DEBUG or DEMO) else 31536000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not (DEBUG or DEMO)
+SECURE_HSTS_PRELOAD = not (DEBUG or DEMO)
+SECURE_SSL_REDIRECT = env_bool("KARTOTEKA_SSL_REDIRECT", not (DEBUG or DEMO))
+
+# Logs never carry request bodies, IPs or names: only our own logger, at WARNING and above, to stderr.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": True,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"kartoteka": {"handlers": ["stderr"], "level": "WARNING"}},
+}
