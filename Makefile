@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Tests use the machine's PostgreSQL unless told otherwise; a missing server is a failure, never a skip.
 export KARTOTEKA_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+# Django's test runner creates (and drops) test_kartoteka[_gwN] through this URL.
+PG_APP_URL ?= postgres://postgres@127.0.0.1:5432/kartoteka
 
 .PHONY: help
 help: ## list the targets
@@ -39,8 +41,12 @@ lint: $(STAMP) ## ruff and mypy (strict on kartoteka/)
 	$(VENV)/bin/mypy
 
 .PHONY: test
-test: $(STAMP) services lint ## everything CI runs: lint, then the whole test suite
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+test: $(STAMP) services lint ## everything CI runs: lint, then the tests on SQLite and again on PostgreSQL
+	@start=$$(date +%s); \
+	  $(VENV)/bin/pytest -n 2 --dist loadgroup && \
+	  echo "--- database tests again on PostgreSQL ($(PG_APP_URL))" && \
+	  DATABASE_URL=$(PG_APP_URL) $(VENV)/bin/pytest -n 2 --dist loadgroup -m django_db && \
+	  echo "make test: $$(( $$(date +%s) - start )) s"
 
 .PHONY: bench
 bench: $(STAMP) ## run every benchmark (see docs/benchmarks.md)

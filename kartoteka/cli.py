@@ -11,13 +11,28 @@ import os
 import sys
 from pathlib import Path
 
-from kartoteka.lib import keycli
+from kartoteka.lib import keycli, keys
 
 
 def _default_dirs() -> None:
     """Point key commands at the same directories the application uses, unless told otherwise."""
     data_dir = Path(os.environ.get("KARTOTEKA_DATA_DIR", "var")).expanduser().resolve()
     os.environ.setdefault(keycli.KEYS_DIR_ENV, str(data_dir / "keys"))
+
+
+def django_setup() -> None:
+    """Load the application for commands that touch the database (key commands do not need it)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kartoteka.settings")
+    django.setup()
+
+
+def _rotation_store() -> keys.EncryptedStore:
+    django_setup()
+    from kartoteka.core.rotation import DatabaseStore
+
+    return DatabaseStore()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--keys-dir", default=None, help="key directory (default: $KARTOTEKA_KEYS_DIR)")
     top.add_argument("--socket", default=None, help="key agent socket (default: <keys-dir>/run/agent.sock)")
     sub = top.add_subparsers(dest="command", required=True)
-    keycli.register(sub)
+    keycli.register(sub, store_factory=_rotation_store)
     return top
 
 

@@ -294,6 +294,9 @@ class SqliteStore:
     def blind_index_fields(self) -> Mapping[str, Sequence[str]]:
         return {"person": ("surname", "given")}
 
+    def blind_index_purpose(self, table: str, field: str) -> str:
+        return f"{table}.{field}"
+
     def blind_index_terms(self, table: str, field: str, plaintext: bytes) -> Sequence[str]:
         return plaintext.decode().casefold().split()
 

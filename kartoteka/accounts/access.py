@@ -20,7 +20,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
-from kartoteka.accounts.models import Role, Share, User
+from kartoteka.accounts.models import Role, Share, Team, User
 from kartoteka.casework.models import (
     Case,
     Delivery,
@@ -69,6 +69,11 @@ def _may_act(user: User, *, write: bool) -> bool:
     if not user.is_active or not user.is_authenticated:
         return False
     return not write or user.role in WRITING_ROLES
+
+
+def team_writable(user: User, team: Team) -> bool:
+    """May ``user`` create records owned by ``team``?"""
+    return _may_act(user, write=True) and team.id in _team_ids(user)
 
 
 def _person_q(user: User, *, write: bool, prefix: str = "") -> Q:
@@ -193,3 +198,24 @@ def case_list_for_user(user: User, *, write: bool = False) -> QuerySet[Case]:
 
 def case_get_for_user(user: User, case_id: uuid.UUID | str, *, write: bool = False) -> Case:
     return _get(case_list_for_user(user, write=write), case_id)
+
+
+_GETTERS = {
+    "person": person_get_for_user,
+    "record": record_get_for_user,
+    "source": source_get_for_user,
+    "incident": incident_get_for_user,
+    "visit": visit_get_for_user,
+    "case": case_get_for_user,
+}
+
+
+def object_get_for_user(
+    user: User, object_type: str, object_id: uuid.UUID | str, *, write: bool = False
+) -> Model:
+    """The gate for a shareable object named by type, for code that handles several types alike."""
+    getter = _GETTERS.get(object_type)
+    if getter is None:
+        raise NotFound
+    result: Model = getter(user, object_id, write=write)
+    return result

@@ -46,8 +46,9 @@ _DEK_FORMAT = 1
 _DEK_HEADER = struct.Struct(">BI")  # format byte, keyring version of the field-kek that wraps it
 # Table and field names end up inside wrap contexts and purposes; a separator inside a name would let
 # two different (table, id) pairs share a context.
-_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_BLIND_PURPOSE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
+# Tables may be named "app.model" (Django's label); fields are plain identifiers.
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
+_BLIND_PURPOSE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62}){1,2}$")
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -176,6 +177,10 @@ class EncryptedStore(Protocol):
 
     def blind_index_terms(self, table: str, field: str, plaintext: bytes) -> Sequence[str]:
         """The normalised terms to index for one plaintext value (e.g. ``names.terms``)."""
+        ...
+
+    def blind_index_purpose(self, table: str, field: str) -> str:
+        """The blind-index key a field's terms use; several fields may share one (a name and its aliases)."""
         ...
 
     def write_back(self, updates: Sequence[RecordUpdate]) -> None: ...
@@ -803,7 +808,8 @@ def _indexes_recompute(
     for i, (rec, plain) in enumerate(zip(records, plains, strict=True)):
         for fname, value in plain.items():
             for term in store.blind_index_terms(rec.table, fname, value):
-                by_purpose.setdefault(f"{rec.table}.{fname}", []).append((i, fname, term))
+                purpose = store.blind_index_purpose(rec.table, fname)
+                by_purpose.setdefault(purpose, []).append((i, fname, term))
     out: list[dict[str, list[int]]] = [
         {f: [] for f in wanted.get(r.table, ()) if f in r.fields} for r in records
     ]
