@@ -58,7 +58,7 @@ class DatabaseStore:
         columns = ["id", "wrapped_key", *(f"{f}_enc" for f in spec.fields)]
         last = None
         while True:
-            qs = spec.model.objects.order_by("id")
+            qs = spec.model._default_manager.order_by("id")
             if last is not None:
                 qs = qs.filter(id__gt=last)
             rows = list(qs.values_list(*columns)[:batch_size])
@@ -96,7 +96,7 @@ class DatabaseStore:
                 values: dict[str, object] = {"wrapped_key": update.wrapped_dek}
                 if update.fields is not None:
                     values.update({f"{f}_enc": update.fields.get(f) for f in spec.fields})
-                spec.model.objects.filter(id=update.record_id).update(**values)
+                spec.model._default_manager.filter(id=update.record_id).update(**values)
                 if update.blind_indexes:
                     terms = sorted({t for field_terms in update.blind_indexes.values() for t in field_terms})
                     NameTerm.objects.filter(record_id=update.record_id).delete()
