@@ -10,10 +10,12 @@ import secrets
 import tempfile
 
 os.environ.setdefault("KARTOTEKA_SECRET_KEY", secrets.token_hex(32))
-os.environ.setdefault("KARTOTEKA_DATA_DIR", tempfile.mkdtemp(prefix="kartoteka-test-"))
+# One data directory (and so one key directory and agent socket) per process: xdist workers inherit the
+# controller's environment, and two workers must never share a key agent.
+os.environ["KARTOTEKA_DATA_DIR"] = tempfile.mkdtemp(prefix="kartoteka-test-")
 os.environ.setdefault("KARTOTEKA_SSL_REDIRECT", "0")
 # Beside, not inside, the data directory: the head file must survive a truncated database.
-os.environ.setdefault("KARTOTEKA_AUDIT_HEAD_FILE", os.environ["KARTOTEKA_DATA_DIR"] + "-audit-head")
+os.environ["KARTOTEKA_AUDIT_HEAD_FILE"] = os.environ["KARTOTEKA_DATA_DIR"] + "-audit-head"
 
 from kartoteka.settings import *  # noqa: F403
 
