@@ -30,6 +30,10 @@ $(STAMP): requirements/lock.txt pyproject.toml scripts/find-python.sh
 .PHONY: venv
 venv: $(STAMP) ## create .venv and install the locked dependencies
 
+.PHONY: demo
+demo: $(STAMP) ## DEMO: keys, agent, database and synthetic data in ./var, then serve on http://127.0.0.1:8000
+	KARTOTEKA_DEMO=1 $(VENV)/bin/kartoteka demo --serve
+
 .PHONY: services
 services: ## make sure PostgreSQL is running (installs Debian's postgresql if absent)
 	@scripts/ensure-postgres.sh

@@ -7,6 +7,9 @@ import sys
 BENCHES = {
     "audit": "bench.audit_bench",
     "crypto": "bench.crypto_bench",
+    "evidence": "bench.evidence_bench",
+    "import": "bench.import_bench",
+    "search": "bench.search_bench",
 }
 
 

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from kartoteka import clicommands
 from kartoteka.lib import keycli, keys
 
 
@@ -43,13 +44,18 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--socket", default=None, help="key agent socket (default: <keys-dir>/run/agent.sock)")
     sub = top.add_subparsers(dest="command", required=True)
     keycli.register(sub, store_factory=_rotation_store)
+    clicommands.register(sub)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     _default_dirs()
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except clicommands.CommandError as exc:
+        print(f"kartoteka: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

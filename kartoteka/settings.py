@@ -50,6 +50,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "kartoteka.core",
     "kartoteka.accounts",
     "kartoteka.registry",
@@ -60,11 +63,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # After authentication and OTP: bearer tokens, idle/absolute session limits, then the login wall.
+    "kartoteka.accounts.middleware.AccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -83,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "kartoteka.core.context_processors.site",
             ],
         },
     },
@@ -129,9 +137,24 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 
 STATIC_URL = "static/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 STATIC_ROOT = DATA_DIR / "static"
 
+# Absolute lifetime of a session from sign-in (enforced by kartoteka.accounts.middleware, not only the cookie).
 SESSION_COOKIE_AGE = env_int("KARTOTEKA_SESSION_MAX_AGE", 8 * 3600)
+KARTOTEKA_SESSION_IDLE_MINUTES = env_int("KARTOTEKA_SESSION_IDLE_MINUTES", 30)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Password throttling per account (not per IP, which we never store): 1 s doubling to this cap.
+KARTOTEKA_LOGIN_MAX_DELAY_SECONDS = env_int("KARTOTEKA_LOGIN_MAX_DELAY_SECONDS", 15 * 60)
+KARTOTEKA_BREAK_GLASS_MINUTES = env_int("KARTOTEKA_BREAK_GLASS_MINUTES", 60)
+KARTOTEKA_IDENTITY_READ_ALERT = env_int("KARTOTEKA_IDENTITY_READ_ALERT", 200)
+KARTOTEKA_IDENTITY_READ_WINDOW_MINUTES = 10
+KARTOTEKA_API_TOKEN_MAX_DAYS = env_int("KARTOTEKA_API_TOKEN_MAX_DAYS", 365)
+OTP_TOTP_ISSUER = "Kartoteka"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_HTTPONLY = True

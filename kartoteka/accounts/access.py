@@ -8,6 +8,8 @@ Rules (docs/access.md):
 - Writing needs a staff role that writes (never an analyst) and either team ownership or a share that
   grants writing.
 - Missing and forbidden are the same answer: :class:`NotFound` (an Http404), so ids cannot be probed.
+- Break-glass: an admin with a live grant for a team reads (never writes) that team's objects as if a
+  member; opening the grant is audited and noticed (accounts.services.break_glass_open).
 - Analysts pass the read gates of their teams' objects but never receive identity fields: selectors
   check :func:`sees_identities` before they decrypt anything.
 """
@@ -19,8 +21,9 @@ import uuid
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from kartoteka.accounts.models import Role, Share, Team, User
+from kartoteka.accounts.models import BreakGlassGrant, Role, Share, Team, User
 from kartoteka.casework.models import (
     Case,
     Delivery,
@@ -52,6 +55,30 @@ def _team_ids(user: User) -> list[uuid.UUID]:
     return cached
 
 
+def _glass_team_ids(user: User) -> list[uuid.UUID]:
+    """Teams an admin may read for now through break-glass (accounts.services.break_glass_open)."""
+    if user.role != Role.ADMIN or not user.is_authenticated:
+        return []
+    cached: list[uuid.UUID] | None = getattr(user, "_kartoteka_glass_team_ids", None)
+    if cached is None:
+        grants = BreakGlassGrant.objects.filter(user=user, expires_at__gt=timezone.now())
+        cached = list(grants.values_list("team_id", flat=True).distinct())
+        user._kartoteka_glass_team_ids = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _readable_team_ids(user: User, *, write: bool) -> list[uuid.UUID]:
+    # Break-glass opens reading only: a write gate never sees the granted teams.
+    return _team_ids(user) if write else _team_ids(user) + _glass_team_ids(user)
+
+
+def team_manageable(user: User, team: Team) -> bool:
+    """May ``user`` change ``team``'s members and withdraw its shares? Admins, and the team's coordinators."""
+    if not user.is_active or not user.is_authenticated:
+        return False
+    return user.role == Role.ADMIN or (user.role == Role.COORDINATOR and team.id in _team_ids(user))
+
+
 def _shared_ids(user: User, object_type: str, *, write: bool) -> QuerySet[Share, uuid.UUID]:
     shares = Share.objects.filter(object_type=object_type).filter(Q(user=user) | Q(team__in=_team_ids(user)))
     if write:
@@ -60,7 +87,7 @@ def _shared_ids(user: User, object_type: str, *, write: bool) -> QuerySet[Share,
 
 
 def _owned_or_shared(user: User, object_type: str, *, write: bool, prefix: str = "") -> Q:
-    return Q(**{f"{prefix}team__in": _team_ids(user)}) | Q(
+    return Q(**{f"{prefix}team__in": _readable_team_ids(user, write=write)}) | Q(
         **{f"{prefix}id__in": _shared_ids(user, object_type, write=write)}
     )
 

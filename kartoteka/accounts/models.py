@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
-from kartoteka.core.fields import id_field
+from kartoteka.core.fields import Sealed, id_field, sealed_field
 
 
 class Role(models.TextChoices):
@@ -65,3 +68,96 @@ class Share(models.Model):
                 name="share_one_grantee",
             )
         ]
+
+
+# --- sign-in, sessions and tokens ------------------------------------------------------------------------
+
+
+class LoginThrottle(models.Model):
+    """Failed password attempts for one account name, keyed by a keyed hash: never the name, IP or agent.
+
+    Keyed by the name typed, not by a user row, so unknown names are throttled alike and nobody learns
+    which names exist.
+    """
+
+    account_tag = models.BigIntegerField(unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    next_allowed_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class UserSession(models.Model):
+    """The sessions a user holds, so offboarding can end them all without decoding every session."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API. Only its SHA-256 is stored; the token itself is shown once."""
+
+    id = id_field()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
+
+
+# --- break-glass, notices and identity reads ---------------------------------------------------------------
+
+
+class BreakGlassGrant(Sealed):
+    """An admin's time-limited read access to another team's records, opened with a stated reason.
+
+    The reason is free text, so it is sealed like any other field (``reason_enc``).
+    """
+
+    id = id_field()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    reason_enc = sealed_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "expires_at"])]
+
+
+class NoticeKind(models.TextChoices):
+    BREAK_GLASS = "break_glass", "break-glass read"
+    ADMIN_JOINED = "admin_joined", "admin joined the team"
+    IDENTITY_READS = "identity_reads", "unusual number of identity reads"
+
+
+class Notice(models.Model):
+    """Something a team's coordinators must know about; codes and ids only, never content."""
+
+    id = id_field()
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=20, choices=NoticeKind.choices)
+    actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    object_type = models.CharField(max_length=40, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    # A default, not auto_now_add: the identity-read alert passes its own clock.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "created_at"]), models.Index(fields=["kind", "actor"])]
+
+
+class IdentityRead(models.Model):
+    """Who saw which person's identity fields, and when; nothing of what they saw."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    person_id = models.UUIDField()
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["person_id", "at"]), models.Index(fields=["user", "at"])]

@@ -34,6 +34,7 @@ SEALED_MODELS = (
     SealedModel("casework.promise", ("details",)),
     SealedModel("casework.incident", ("description", "officials")),
     SealedModel("casework.case", ("notes",)),
+    SealedModel("accounts.breakglassgrant", ("reason",)),
 )
 _BY_LABEL = {m.label: m for m in SEALED_MODELS}
 

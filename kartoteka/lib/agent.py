@@ -6,7 +6,9 @@ lives in an owner-only directory (0700), the socket itself is 0600, and every co
 (``SO_PEERCRED``) must equal the agent's uid — the last matters because root ignores file modes.
 
 Frames are a 4-byte big-endian length and a JSON object; bytes travel as base64. Operations are batched
-so a bulk import pays one round trip per batch, not per record. Errors travel as a code only and are
+so a bulk import pays one round trip per batch, not per record. Bulk byte payloads (evidence chunks) travel
+instead as raw attachments after the JSON: its ``blobs`` member lists their lengths, and each follows in
+order, so a gigabyte file costs no base64 or JSON scanning. Errors travel as a code only and are
 raised again on the client side as the matching :mod:`kartoteka.lib.keys` or :mod:`~kartoteka.lib.crypto`
 class, with a fixed message: nothing sensitive crosses the socket inside an error.
 
@@ -41,6 +43,7 @@ from kartoteka.lib import crypto, keys
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 DEFAULT_MAX_LIFETIME = 12 * 3600.0
 MAX_FRAME = 256 * 1024 * 1024
+MAX_BLOBS = 4096
 _LENGTH = struct.Struct(">I")
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 _PR_SET_DUMPABLE = 4
@@ -108,7 +111,24 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
     return bytes(buf)
 
 
+def _recv_blob(sock: socket.socket, n: int) -> bytes | None:
+    # recv(n) fills one new bytes object in place, so a megabyte chunk is not copied again afterwards.
+    data = sock.recv(n, socket.MSG_WAITALL)
+    if len(data) == n:
+        return data
+    parts, got = [data], len(data)
+    while got < n:
+        part = sock.recv(n - got, socket.MSG_WAITALL)
+        if not part:
+            return None
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
 def _recv_frame(sock: socket.socket) -> Any:
+    """The next JSON object, or None at a clean end of stream. Attachments announced in ``blobs`` (a list
+    of lengths) are read too and replace it as a list of bytes."""
     head = _recv_exact(sock, _LENGTH.size)
     if head is None:
         return None
@@ -118,12 +138,33 @@ def _recv_frame(sock: socket.socket) -> Any:
     body = _recv_exact(sock, length)
     if body is None:
         raise ProtocolError("connection closed mid-frame")
-    return json.loads(body)
+    obj = json.loads(body)
+    if isinstance(obj, dict) and "blobs" in obj:
+        sizes = obj["blobs"]
+        if (
+            not isinstance(sizes, list)
+            or len(sizes) > MAX_BLOBS
+            or not all(type(n) is int and n >= 0 for n in sizes)
+            or sum(sizes) > MAX_FRAME
+        ):
+            raise ProtocolError("malformed attachments")
+        blobs = []
+        for n in sizes:
+            blob = _recv_blob(sock, n) if n else b""
+            if blob is None:
+                raise ProtocolError("connection closed mid-frame")
+            blobs.append(blob)
+        obj["blobs"] = blobs
+    return obj
 
 
-def _send_frame(sock: socket.socket, obj: Any) -> None:
+def _send_frame(sock: socket.socket, obj: Any, blobs: Sequence[bytes] = ()) -> None:
+    if blobs:
+        obj = {**obj, "blobs": [len(b) for b in blobs]}
     body = json.dumps(obj, separators=(",", ":")).encode()
     sock.sendall(_LENGTH.pack(len(body)) + body)
+    for blob in blobs:
+        sock.sendall(blob)
 
 
 def _b(data: bytes) -> str:
@@ -206,7 +247,18 @@ class Agent:
             "rotation_begin": self._rotation_begin,
             "rotation_finish": lambda a: self._with_session(lambda s: list(s.rotation_finish(a["in_use"]))),
             "shutdown": self._shutdown,
+            "cli_session_open": self._cli_session_open,
+            "cli_session_check": self._cli_session_check,
+            "cli_session_close": self._cli_session_close,
         }
+        # Operations whose bulk bytes travel as attachments: (args, blobs) → (result, blobs).
+        self._blob_ops: dict[str, Callable[[dict[str, Any], list[bytes]], tuple[Any, list[bytes]]]] = {
+            "vault_seal_chunks": self._vault_seal_chunks,
+            "vault_open_chunks": self._vault_open_chunks,
+        }
+        # Command-line logins: user name → monotonic expiry. Only peers of the agent's own uid reach these,
+        # so they record which staff member a command acts for after a password check, for the audit log.
+        self._cli_sessions: dict[str, float] = {}
 
     # state
 
@@ -244,6 +296,7 @@ class Agent:
 
     def lock(self, reason: str) -> None:
         with self._lock:
+            self._cli_sessions.clear()  # the panic button also ends every command-line login
             if self._session is None:
                 return
             self._session.close()
@@ -286,9 +339,46 @@ class Agent:
             lambda s: keys.slot_revoke(self.keys_dir, a["slot_id"], allow_last=bool(a.get("allow_last")))
         )
 
+    def _vault_seal_chunks(self, a: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
+        wrapped = None if a.get("wrapped_key") is None else _unb(a["wrapped_key"])
+        new_wrapped, sealed = self._with_session(
+            lambda s: s.vault_seal_chunks(
+                str(a["item_id"]), wrapped, int(a["first_index"]), blobs, final=bool(a["final"])
+            )
+        )
+        return _b(new_wrapped), sealed
+
+    def _vault_open_chunks(self, a: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
+        plain = self._with_session(
+            lambda s: s.vault_open_chunks(
+                str(a["item_id"]),
+                _unb(a["wrapped_key"]),
+                int(a["first_index"]),
+                blobs,
+                last_index=int(a["last_index"]),
+            )
+        )
+        return None, plain
+
     def _rotation_begin(self, a: dict[str, Any]) -> Any:
         st = self._with_session(lambda s: s.rotation_begin())
         return [st.current, list(st.live_versions), st.resumed]
+
+    def _cli_session_open(self, a: dict[str, Any]) -> None:
+        minutes = float(a["minutes"])
+        if not 0 < minutes <= 24 * 60:
+            raise ValueError("session length out of range")
+        self._cli_sessions[str(a["user"])] = time.monotonic() + minutes * 60
+
+    def _cli_session_check(self, a: dict[str, Any]) -> bool:
+        expiry = self._cli_sessions.get(str(a["user"]))
+        if expiry is None or expiry < time.monotonic():
+            self._cli_sessions.pop(str(a["user"]), None)
+            return False
+        return True
+
+    def _cli_session_close(self, a: dict[str, Any]) -> None:
+        self._cli_sessions.pop(str(a["user"]), None)
 
     def _shutdown(self, a: dict[str, Any]) -> None:
         self.lock("shutdown")
@@ -298,12 +388,19 @@ class Agent:
         try:
             if not isinstance(request, dict) or not isinstance(request.get("op"), str):
                 raise ProtocolError("malformed request")
-            handler = self._ops.get(request["op"])
-            if handler is None:
-                raise ProtocolError("unknown operation")
             args = request.get("args") or {}
             if not isinstance(args, dict):
                 raise ProtocolError("malformed request")
+            blob_handler = self._blob_ops.get(request["op"])
+            if blob_handler is not None:
+                blobs = request.get("blobs") or []
+                if not all(isinstance(b, bytes) for b in blobs):
+                    raise ProtocolError("malformed request")
+                result, out_blobs = blob_handler(args, blobs)
+                return {"ok": True, "result": result, "blobs": out_blobs}
+            handler = self._ops.get(request["op"])
+            if handler is None:
+                raise ProtocolError("unknown operation")
             return {"ok": True, "result": handler(args)}
         except (KeyError, TypeError, ValueError):
             # A missing or mistyped argument: the caller's bug, reported without echoing the arguments.
@@ -347,8 +444,9 @@ class _Handler(socketserver.BaseRequestHandler):
             if request is None:
                 return
             response = self.server.agent.dispatch(request)
+            out_blobs = response.pop("blobs", ())
             try:
-                _send_frame(sock, response)
+                _send_frame(sock, response, out_blobs)
             except OSError:
                 return
             if self.server.agent.stop_requested.is_set():
@@ -483,10 +581,14 @@ class AgentClient:
         return self._sock
 
     def call(self, op: str, **args: Any) -> Any:
+        return self.call_blobs(op, (), **args)[0]
+
+    def call_blobs(self, op: str, blobs: Sequence[bytes], **args: Any) -> tuple[Any, list[bytes]]:
+        """A request whose bulk bytes travel as raw attachments; returns the result and the reply's."""
         with self._lock:
             sock = self._connect()
             try:
-                _send_frame(sock, {"op": op, "args": args})
+                _send_frame(sock, {"op": op, "args": args}, blobs)
                 response = _recv_frame(sock)
             except (OSError, ProtocolError, ValueError):
                 self.close()
@@ -495,7 +597,7 @@ class AgentClient:
                 self.close()
                 raise AgentUnavailableError("the key agent closed the connection")
         if response.get("ok"):
-            return response.get("result")
+            return response.get("result"), list(response.get("blobs") or [])
         code = str(response.get("error"))
         cls = _ERRORS.get(code, AgentError)
         if cls is PeerRefusedError:
@@ -564,6 +666,43 @@ class AgentClient:
 
     def reencrypt(self, items: Sequence[keys.SealedRecord]) -> list[keys.SealedRecord]:
         return _sealed_in(self.call("reencrypt", items=_sealed_out(items)))
+
+    def vault_seal_chunks(
+        self,
+        item_id: str,
+        wrapped_key: bytes | None,
+        first_index: int,
+        chunks: Sequence[bytes],
+        *,
+        final: bool,
+    ) -> tuple[bytes, list[bytes]]:
+        wrapped = None if wrapped_key is None else _b(wrapped_key)
+        result, sealed = self.call_blobs(
+            "vault_seal_chunks",
+            chunks,
+            item_id=item_id,
+            wrapped_key=wrapped,
+            first_index=first_index,
+            final=final,
+        )
+        if len(sealed) != len(chunks):
+            raise ProtocolError("the key agent returned the wrong number of chunks")
+        return _unb(result), sealed
+
+    def vault_open_chunks(
+        self, item_id: str, wrapped_key: bytes, first_index: int, blobs: Sequence[bytes], *, last_index: int
+    ) -> list[bytes]:
+        _, plain = self.call_blobs(
+            "vault_open_chunks",
+            blobs,
+            item_id=item_id,
+            wrapped_key=_b(wrapped_key),
+            first_index=first_index,
+            last_index=last_index,
+        )
+        if len(plain) != len(blobs):
+            raise ProtocolError("the key agent returned the wrong number of chunks")
+        return plain
 
     def rotation_begin(self) -> keys.RotationState:
         current, live, resumed = self.call("rotation_begin")

@@ -40,9 +40,13 @@ RECOVERY_PREFIX = "AGE-SECRET-KEY-1"
 PURPOSE_FIELD_KEK = "field-kek"
 PURPOSE_AUDIT_SIGN = "audit-sign"
 BLIND_INDEX_PREFIX = "blind-index/"
+# Evidence items' data keys are wrapped like record DEKs under this table name, so rotation can re-wrap
+# them as SealedRecord(VAULT_TABLE, item_id, wrapped_key) with no fields.
+VAULT_TABLE = "evidence.item"
 
 _FORMAT = 1
 _DEK_FORMAT = 1
+_VAULT_CHUNK = struct.Struct(">Q?")  # chunk index, final-chunk flag
 _DEK_HEADER = struct.Struct(">BI")  # format byte, keyring version of the field-kek that wraps it
 # Table and field names end up inside wrap contexts and purposes; a separator inside a name would let
 # two different (table, id) pairs share a context.
@@ -569,6 +573,13 @@ def wipe(buf: bytearray) -> None:
         buf[i] = 0
 
 
+def vault_chunk_context(item_id: str, index: int, final: bool) -> bytes:
+    """Associated data of one evidence chunk: the item, the chunk's position and whether it is the last."""
+    if index < 0:
+        raise KeysError("a chunk index cannot be negative")
+    return b"kartoteka-vault\x1f" + item_id.encode() + b"\x1f" + _VAULT_CHUNK.pack(index, final)
+
+
 def _check_name(name: str) -> str:
     if not _NAME_RE.match(name):
         raise KeysError("table and field names must be lower-case identifiers")
@@ -723,6 +734,49 @@ class KeySession:
     def sign(self, messages: Sequence[bytes]) -> tuple[int, list[bytes]]:
         seed = _k(self._key(self._current, PURPOSE_AUDIT_SIGN))
         return self._current, crypto.sign_many(seed, messages)
+
+    # evidence vault: the item's data key never leaves the session unwrapped
+
+    def vault_seal_chunks(
+        self,
+        item_id: str,
+        wrapped_key: bytes | None,
+        first_index: int,
+        chunks: Sequence[bytes],
+        *,
+        final: bool,
+    ) -> tuple[bytes, list[bytes]]:
+        """Encrypt consecutive chunks of one evidence item, numbered from ``first_index``; ``final`` marks
+        the last of ``chunks`` as the item's last chunk. ``wrapped_key`` None starts a new item with a fresh
+        data key. Returns the (possibly new) wrapped key and one sealed blob per chunk."""
+        if wrapped_key is None:
+            dek = crypto.random_key()
+            wrapped_key = self._dek_wrap(VAULT_TABLE, item_id, dek)
+        else:
+            dek = self._dek_open(VAULT_TABLE, item_id, wrapped_key)
+        last = len(chunks) - 1
+        sealed = [
+            crypto.chunk_encrypt(
+                dek, c, associated_data=vault_chunk_context(item_id, first_index + i, final and i == last)
+            )
+            for i, c in enumerate(chunks)
+        ]
+        return wrapped_key, sealed
+
+    def vault_open_chunks(
+        self, item_id: str, wrapped_key: bytes, first_index: int, blobs: Sequence[bytes], *, last_index: int
+    ) -> list[bytes]:
+        """Decrypt consecutive chunks; the one numbered ``last_index`` must have been sealed as final, every
+        other as not final, so a reordered, truncated or borrowed chunk fails authentication."""
+        dek = self._dek_open(VAULT_TABLE, item_id, wrapped_key)
+        return [
+            crypto.chunk_decrypt(
+                dek,
+                b,
+                associated_data=vault_chunk_context(item_id, first_index + i, first_index + i == last_index),
+            )
+            for i, b in enumerate(blobs)
+        ]
 
     # rotation
 

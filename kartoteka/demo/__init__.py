@@ -1,0 +1,1 @@
+"""Synthetic demo data: invented people, real facility naming, recruitment waves that fit the regimes."""

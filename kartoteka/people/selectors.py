@@ -1,0 +1,398 @@
+"""Reads for persons, records and status history: views built from the access gates' querysets.
+
+Identity fields (names, aliases, birth dates, notes) are decrypted only for users who may see identities
+(``access.sees_identities``); for analysts every such field of a view is None.
+
+Name search (:func:`person_find`) never decrypts the table: the query's terms are blind-indexed by the key
+agent, their posting lists are intersected in SQL (driven by the rarest term, each further term an index
+probe) over records the user may see, and only a bounded number of candidates is decrypted and checked
+with ``names.compatible``. Analysts are refused (PermissionDenied): a name search is itself an identity
+operation — even a bare list of ids would confirm that a named person is on file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet
+
+from kartoteka.accounts import access
+from kartoteka.accounts.models import User
+from kartoteka.core import sealing
+from kartoteka.lib import names
+from kartoteka.lib.partialdate import PartialDate, PartialDateError, parse
+from kartoteka.people.models import NameTerm, Person, Record, StatusEntry
+
+RECORD_TABLE = "people.record"
+NAME_PURPOSE = "people.record.name"
+DECRYPT_CAP = 400  # candidates decrypted per search at most: bounds the cost of a very common name
+RAREST_PROBE = 5000  # postings counted per term to choose the driving one
+
+
+@dataclass(frozen=True, slots=True)
+class PersonHit:
+    person_id: uuid.UUID
+    full_name: str
+    birth_date: str  # EDTF, "" when unknown
+    team: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    id: uuid.UUID
+    person_id: uuid.UUID | None
+    team: str
+    source_id: uuid.UUID | None
+    full_name: str | None
+    aliases: tuple[str, ...] | None
+    birth_date: str | None
+    notes: str | None
+    sex: str
+    home_region: str | None
+    facility_id: uuid.UUID | None
+    articles: tuple[str, ...]
+    sentence_months: int | None
+    origin_file: str
+    origin_row: int | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    id: uuid.UUID
+    person_id: uuid.UUID
+    status: str
+    date: str  # EDTF, "" when unknown
+    date_start: dt.date | None
+    date_end: dt.date | None
+    source_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    id: uuid.UUID
+    team: str
+    status: str
+    sex: str
+    home_region: str | None
+    created_at: dt.datetime
+    full_name: str | None  # from the first record; None for analysts
+    records: tuple[RecordView, ...]
+    status_history: tuple[StatusView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonSummary:
+    id: uuid.UUID
+    team: str
+    status: str
+    sex: str
+    home_region: str | None
+    full_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: tuple[PersonSummary, ...]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.per_page < self.total
+
+
+# --- decryption ------------------------------------------------------------------------------------------
+
+_SEALED = ("full_name_enc", "aliases_enc", "birth_date_enc", "notes_enc")
+
+
+def _open(records: Sequence[Record]) -> list[dict[str, str]]:
+    return sealing.rows_open(
+        RECORD_TABLE,
+        [(str(r.id), bytes(r.wrapped_key), {f[:-4]: getattr(r, f) for f in _SEALED}) for r in records],
+    )
+
+
+def _record_view(record: Record, team: str, plain: dict[str, str] | None) -> RecordView:
+    def text(name: str) -> str | None:
+        return None if plain is None else plain.get(name, "")
+
+    aliases = None if plain is None else tuple(sealing.json_list(plain.get("aliases")))
+    return RecordView(
+        id=record.id,
+        person_id=record.person_id,
+        team=team,
+        source_id=record.source_id,
+        full_name=text("full_name"),
+        aliases=aliases,
+        birth_date=text("birth_date"),
+        notes=text("notes"),
+        sex=record.sex,
+        home_region=record.home_region_id,
+        facility_id=record.facility_id,
+        articles=tuple(record.articles),
+        sentence_months=record.sentence_months,
+        origin_file=record.origin_file,
+        origin_row=record.origin_row,
+        created_at=record.created_at,
+    )
+
+
+def _record_views(user: User, records: Sequence[Record]) -> list[RecordView]:
+    plains: Sequence[dict[str, str] | None]
+    plains = _open(records) if access.sees_identities(user) and records else [None] * len(records)
+    return [_record_view(r, r.team.name, p) for r, p in zip(records, plains, strict=True)]
+
+
+def _status_view(entry: StatusEntry) -> StatusView:
+    return StatusView(
+        id=entry.id,
+        person_id=entry.person_id,
+        status=entry.status,
+        date=entry.date_edtf,
+        date_start=entry.date_start,
+        date_end=entry.date_end,
+        source_id=entry.source_id,
+    )
+
+
+# --- single objects ------------------------------------------------------------------------------------
+
+
+def record_get(*, user: User, record_id: uuid.UUID | str) -> RecordView:
+    record = access.record_get_for_user(user, record_id)
+    record = Record.objects.select_related("team").get(pk=record.pk)
+    return _record_views(user, [record])[0]
+
+
+def status_entry_get(*, user: User, entry_id: uuid.UUID | str) -> StatusView:
+    return _status_view(access.status_entry_get_for_user(user, entry_id))
+
+
+def person_get(*, user: User, person_id: uuid.UUID | str) -> PersonView:
+    person = access.person_get_for_user(user, person_id)
+    records = list(
+        access.record_list_for_user(user)
+        .filter(person_id=person.id)
+        .select_related("team")
+        .order_by("created_at", "id")
+    )
+    views = _record_views(user, records)
+    entries = StatusEntry.objects.filter(person_id=person.id).order_by("date_start", "created_at", "id")
+    return PersonView(
+        id=person.id,
+        team=person.team.name,
+        status=person.status,
+        sex=person.sex,
+        home_region=person.home_region_id,
+        created_at=person.created_at,
+        full_name=views[0].full_name if views else None,
+        records=tuple(views),
+        status_history=tuple(_status_view(e) for e in entries),
+    )
+
+
+# --- lists ---------------------------------------------------------------------------------------------------
+
+
+def person_list(
+    *,
+    user: User,
+    region: str | None = None,
+    facility: uuid.UUID | str | None = None,
+    recruiter: str | None = None,
+    status: str | None = None,
+    team: uuid.UUID | str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page:
+    """Persons the user may see, newest first; names of the page's persons decrypted (not for analysts)."""
+    page, per_page = max(1, page), max(1, min(per_page, 500))
+    qs: QuerySet[Person] = access.person_list_for_user(user)
+    if region is not None:
+        qs = qs.filter(home_region_id=region)
+    if facility is not None:
+        qs = qs.filter(Exists(Record.objects.filter(person_id=OuterRef("pk"), facility_id=facility)))
+    if recruiter is not None:
+        from kartoteka.casework.models import Recruitment
+
+        qs = qs.filter(Exists(Recruitment.objects.filter(person_id=OuterRef("pk"), recruiter=recruiter)))
+    if status is not None:
+        qs = qs.filter(status=status)
+    if team is not None:
+        qs = qs.filter(team_id=team)
+    total = qs.count()
+    persons = list(qs.select_related("team").order_by("-id")[(page - 1) * per_page : page * per_page])
+    first_names = _first_names(user, [p.id for p in persons])
+    items = tuple(
+        PersonSummary(p.id, p.team.name, p.status, p.sex, p.home_region_id, first_names.get(p.id))
+        for p in persons
+    )
+    return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def _first_names(user: User, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not person_ids or not access.sees_identities(user):
+        return {}
+    first: dict[uuid.UUID, Record] = {}
+    visible = access.record_list_for_user(user).filter(person_id__in=person_ids).order_by("created_at", "id")
+    for record in visible.only("id", "person_id", "wrapped_key", "full_name_enc"):
+        if record.person_id is not None:
+            first.setdefault(record.person_id, record)
+    chosen = list(first.values())
+    opened = sealing.rows_open(
+        RECORD_TABLE, [(str(r.id), bytes(r.wrapped_key), {"full_name": r.full_name_enc}) for r in chosen]
+    )
+    return {r.person_id: o.get("full_name", "") for r, o in zip(chosen, opened, strict=True) if r.person_id}
+
+
+# --- search --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    record_id: uuid.UUID
+    person_id: uuid.UUID | None
+    team: str
+    full_name: str
+    aliases: tuple[str, ...]
+    birth_date: str
+
+
+@dataclass(frozen=True, slots=True)
+class TermIndex:
+    """Where a search looks terms up and how it reads candidates: the blind index and the agent in
+    production; the search bench plugs in a plaintext shadow to price the encryption."""
+
+    values: Callable[[list[str]], list[object]]
+    postings: Callable[[object], QuerySet[Any]]  # rows with columns term, record_id
+    candidates: Callable[[list[uuid.UUID]], list[Candidate]]
+
+
+def _blind_values(terms: list[str]) -> list[object]:
+    return list(sealing.terms_index(NAME_PURPOSE, terms))
+
+
+def _blind_postings(value: object) -> QuerySet[NameTerm]:
+    assert isinstance(value, int)
+    return NameTerm.objects.filter(term=value)
+
+
+def _decrypted(record_ids: list[uuid.UUID]) -> list[Candidate]:
+    records = list(
+        Record.objects.filter(pk__in=record_ids)
+        .select_related("team")
+        .only(
+            "id", "person_id", "team__name", "wrapped_key", "full_name_enc", "aliases_enc", "birth_date_enc"
+        )
+    )
+    opened = sealing.rows_open(
+        RECORD_TABLE,
+        [
+            (
+                str(r.id),
+                bytes(r.wrapped_key),
+                {"full_name": r.full_name_enc, "aliases": r.aliases_enc, "birth_date": r.birth_date_enc},
+            )
+            for r in records
+        ],
+    )
+    return [
+        Candidate(
+            r.id,
+            r.person_id,
+            r.team.name,
+            o.get("full_name", ""),
+            tuple(sealing.json_list(o.get("aliases"))),
+            o.get("birth_date", ""),
+        )
+        for r, o in zip(records, opened, strict=True)
+    ]
+
+
+BLIND_INDEX = TermIndex(values=_blind_values, postings=_blind_postings, candidates=_decrypted)
+
+
+def _birth_year(edtf: str) -> int | None:
+    if not edtf:
+        return None
+    try:
+        value: PartialDate = parse(edtf)
+    except PartialDateError:
+        return None
+    lo, hi = value.earliest(), value.latest()
+    return lo.year if lo is not None and hi is not None and lo.year == hi.year else None
+
+
+def _matches(query: str, candidate: Candidate, birth_year: int | None) -> bool:
+    year = _birth_year(candidate.birth_date)
+    return any(
+        names.compatible(query, name, query_birth_year=birth_year, candidate_birth_year=year)
+        for name in (candidate.full_name, *candidate.aliases)
+        if name
+    )
+
+
+def _candidate_ids(
+    user: User, index: TermIndex, values: list[object], *, after: uuid.UUID | None, size: int
+) -> list[uuid.UUID]:
+    """Record ids holding every term, visible to the user, in id order after ``after``."""
+    counts = [index.postings(v).values("pk")[:RAREST_PROBE].count() for v in values]
+    if 0 in counts:
+        return []
+    order = sorted(range(len(values)), key=lambda i: counts[i])
+    qs = index.postings(values[order[0]])
+    for i in order[1:]:
+        qs = qs.filter(Exists(index.postings(values[i]).filter(record_id=OuterRef("record_id"))))
+    qs = qs.filter(Exists(access.record_list_for_user(user).filter(pk=OuterRef("record_id"))))
+    if after is not None:
+        qs = qs.filter(record_id__gt=after)
+    return list(qs.order_by("record_id").values_list("record_id", flat=True)[:size])
+
+
+def person_find_with(
+    index: TermIndex, *, user: User, query: str, limit: int = 20, birth_year: int | None = None
+) -> list[PersonHit]:
+    """:func:`person_find` over a given term index (see :class:`TermIndex`)."""
+    if not access.sees_identities(user):
+        raise PermissionDenied("name search is not available to analysts")
+    terms = names.lookup_terms(query)
+    if not terms or limit < 1:
+        return []
+    values = index.values(terms)
+    hits: list[PersonHit] = []
+    seen: set[uuid.UUID] = set()
+    decrypted, after = 0, None
+    page = max(2 * limit, 40)
+    while len(hits) < limit and decrypted < DECRYPT_CAP:
+        ids = _candidate_ids(user, index, values, after=after, size=min(page, DECRYPT_CAP - decrypted))
+        if not ids:
+            break
+        decrypted += len(ids)
+        after = ids[-1]
+        for candidate in sorted(index.candidates(ids), key=lambda c: c.record_id):
+            if candidate.person_id is None or candidate.person_id in seen:
+                continue
+            if _matches(query, candidate, birth_year):
+                seen.add(candidate.person_id)
+                hits.append(
+                    PersonHit(candidate.person_id, candidate.full_name, candidate.birth_date, candidate.team)
+                )
+                if len(hits) == limit:
+                    break
+        if len(ids) < page:
+            break
+        page *= 2  # few hits per page (initials only refine after decryption): fewer, larger round trips
+    return hits
+
+
+def person_find(*, user: User, query: str, limit: int = 20, birth_year: int | None = None) -> list[PersonHit]:
+    """Persons whose records' names (or aliases) match ``query`` in any supported spelling, in record order."""
+    return person_find_with(BLIND_INDEX, user=user, query=query, limit=limit, birth_year=birth_year)

@@ -1,0 +1,494 @@
+"""Writes for persons, their records and status history. Each write audits in its own transaction.
+
+A Record keeps one source's report as given; the Person's coded best view (status, sex, home region) is
+recomputed from its records and status history after every write (:func:`_best_view_refresh`).
+
+``person_bulk_create`` is the import path: it writes the same rows as ``person_create`` (a test reads both
+back through the ORM and compares), but per batch of rows: one ``seal_records`` and one ``blind_index``
+round trip to the key agent, raw ``executemany`` inserts, and ONE audit entry per batch (action
+``person.bulk_create``, object type ``batch``, a fresh batch id, ``{"count": n}``) rather than one per
+person — a million signed entries would double the import's cost and the chain's size while saying no
+more than "this actor imported n persons in this batch"; the records themselves carry ``created_by`` and
+``created_at``. Each batch is its own transaction: an interrupted import keeps the batches it finished,
+and a re-run skips rows whose (origin_file, origin_row) already exist.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.utils import timezone
+
+from kartoteka.accounts import access
+from kartoteka.accounts.models import Team, User
+from kartoteka.audit.services import entry_append
+from kartoteka.core import sealing
+from kartoteka.core.fields import new_id, partial_date_columns
+from kartoteka.lib import keys, names, vocab
+from kartoteka.lib.agent import AgentClient
+from kartoteka.lib.partialdate import PartialDate
+from kartoteka.people.models import NameTerm, Person, Record, StatusEntry
+from kartoteka.registry.models import Region
+
+RECORD_TABLE = "people.record"
+NAME_PURPOSE = "people.record.name"
+_SEXES = frozenset({"", "m", "f"})
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInput:
+    full_name: str
+    aliases: tuple[str, ...] = ()
+    birth_date: PartialDate | None = None
+    sex: str = ""
+    home_region_code: str | None = None
+    facility_id: uuid.UUID | None = None
+    articles: tuple[str, ...] = ()
+    sentence_months: int | None = None
+    status: str = "unknown"
+    notes: str = ""
+    source_id: uuid.UUID | None = None
+    origin_file: str = ""
+    origin_row: int | None = None
+
+
+# --- checks ------------------------------------------------------------------------------------------------
+
+
+@cache
+def _status_codes() -> frozenset[str]:
+    return frozenset(t.code for t in vocab.terms("person_status"))
+
+
+def _status_check(status: str) -> None:
+    if status not in _status_codes():
+        raise ValueError("status: not a code of vocabulary 'person_status'")
+
+
+def _input_check(data: PersonInput, regions: Callable[[str], bool]) -> None:
+    """Raise ValueError naming the field; messages never repeat a value (it may be a misplaced name)."""
+    if not data.full_name.strip():
+        raise ValueError("full_name: required")
+    if data.sex not in _SEXES:
+        raise ValueError("sex: must be 'm', 'f' or empty")
+    _status_check(data.status)
+    if data.home_region_code is not None and not regions(data.home_region_code):
+        raise ValueError("home_region_code: no such region")
+    if data.sentence_months is not None and data.sentence_months < 0:
+        raise ValueError("sentence_months: must not be negative")
+    if (data.origin_row is None) != (data.origin_file == ""):
+        raise ValueError("origin_file and origin_row: give both or neither")
+
+
+def _region_exists(code: str) -> bool:
+    return Region.objects.filter(code=code).exists()
+
+
+def _source_check(actor: User, source_id: uuid.UUID | None) -> None:
+    if source_id is not None:
+        access.source_get_for_user(actor, source_id)  # a source one cannot see cannot be cited
+
+
+def _team_check(actor: User, team: Team) -> None:
+    if not access.team_writable(actor, team):
+        raise PermissionDenied("you may not create records for this team")
+
+
+# --- what a record stores ----------------------------------------------------------------------------------
+
+
+def _sealed_fields(data: PersonInput) -> dict[str, bytes]:
+    """Field name → plaintext bytes, empty values left out (stored as NULL), as core.sealing encodes them."""
+    fields = {"full_name": data.full_name.encode("utf-8")}
+    if data.aliases:
+        fields["aliases"] = json.dumps(list(data.aliases), ensure_ascii=False).encode("utf-8")
+    if data.birth_date is not None and data.birth_date.is_known:
+        fields["birth_date"] = data.birth_date.to_edtf().encode("utf-8")
+    if data.notes:
+        fields["notes"] = data.notes.encode("utf-8")
+    return fields
+
+
+def _terms(data: PersonInput) -> list[str]:
+    terms = names.index_terms(data.full_name)
+    for alias in data.aliases:
+        terms.extend(t for t in names.index_terms(alias) if t not in terms)
+    return terms
+
+
+def _record_create(
+    *, actor: User, team_id: uuid.UUID, person_id: uuid.UUID, data: PersonInput, agent: AgentClient
+) -> Record:
+    record_id = new_id()
+    sealed = agent.seal_records([keys.PlainRecord(RECORD_TABLE, str(record_id), _sealed_fields(data))])[0]
+    record = Record.objects.create(
+        id=record_id,
+        team_id=team_id,
+        person_id=person_id,
+        source_id=data.source_id,
+        wrapped_key=sealed.wrapped_dek,
+        full_name_enc=sealed.fields.get("full_name"),
+        aliases_enc=sealed.fields.get("aliases"),
+        birth_date_enc=sealed.fields.get("birth_date"),
+        notes_enc=sealed.fields.get("notes"),
+        sex=data.sex,
+        home_region_id=data.home_region_code,
+        facility_id=data.facility_id,
+        articles=list(data.articles),
+        sentence_months=data.sentence_months,
+        origin_file=data.origin_file,
+        origin_row=data.origin_row,
+        created_by=actor,
+    )
+    terms = _terms(data)
+    values = sorted(set(agent.blind_index(NAME_PURPOSE, terms)))
+    NameTerm.objects.bulk_create([NameTerm(term=v, record_id=record_id) for v in values])
+    return record
+
+
+def _status_entry_columns(date_value: PartialDate | None) -> dict[str, Any]:
+    if date_value is None or not date_value.is_known:
+        return {"date_edtf": "", "date_start": None, "date_end": None}
+    return partial_date_columns("date", date_value)
+
+
+def _current_status(entries: list[tuple[str, date | None, datetime]]) -> str:
+    """The latest-dated entry, unless an undated one was recorded after every dated one (newest news).
+
+    Entries are (status, date_end, created_at); a backfilled older event never overrides a later one.
+    """
+    dated = [e for e in entries if e[1] is not None]
+    undated = [e for e in entries if e[1] is None]
+    last_undated = max(undated, key=lambda e: e[2]) if undated else None
+    if dated and (last_undated is None or last_undated[2] < max(e[2] for e in dated)):
+        return max(dated, key=lambda e: (e[1], e[2]))[0]
+    return last_undated[0] if last_undated is not None else "unknown"
+
+
+def _best_view_refresh(person: Person) -> None:
+    """Status from the status history (:func:`_current_status`); sex and home region from the newest
+    record that states them."""
+    status = _current_status(
+        list(StatusEntry.objects.filter(person=person).values_list("status", "date_end", "created_at"))
+    )
+    records = Record.objects.filter(person=person).order_by("-created_at", "-id")
+    sex = next((s for s in records.exclude(sex="").values_list("sex", flat=True)[:1]), "")
+    region = next(
+        (r for r in records.exclude(home_region=None).values_list("home_region_id", flat=True)[:1]), None
+    )
+    Person.objects.filter(pk=person.pk).update(status=status, sex=sex, home_region_id=region)
+    person.status, person.sex, person.home_region_id = status, sex, region
+
+
+# --- single writes ----------------------------------------------------------------------------------------
+
+
+def person_create(*, actor: User, team: Team, data: PersonInput) -> Person:
+    """A new person from one source's report: Record + Person + name terms (+ a status entry) + audit."""
+    _team_check(actor, team)
+    _input_check(data, _region_exists)
+    _source_check(actor, data.source_id)
+    agent = sealing.client()
+    with transaction.atomic():
+        person = Person.objects.create(
+            id=new_id(), team=team, status=data.status, sex=data.sex, home_region_id=data.home_region_code
+        )
+        _record_create(actor=actor, team_id=team.id, person_id=person.id, data=data, agent=agent)
+        if data.status != "unknown":
+            StatusEntry.objects.create(
+                person=person, status=data.status, source_id=data.source_id, **_status_entry_columns(None)
+            )
+        entry_append(
+            actor=str(actor.id), action="person.create", object_type="person", object_id=str(person.id)
+        )
+    return person
+
+
+def record_add(*, actor: User, person: Person, data: PersonInput) -> Record:
+    """Another source's report of the same person; the person's best view follows."""
+    person = access.person_get_for_user(actor, person.id, write=True)
+    _input_check(data, _region_exists)
+    _source_check(actor, data.source_id)
+    with transaction.atomic():
+        record = _record_create(
+            actor=actor, team_id=person.team_id, person_id=person.id, data=data, agent=sealing.client()
+        )
+        if data.status != "unknown":
+            StatusEntry.objects.create(
+                person=person, status=data.status, source_id=data.source_id, **_status_entry_columns(None)
+            )
+        _best_view_refresh(person)
+        entry_append(actor=str(actor.id), action="record.add", object_type="record", object_id=str(record.id))
+    return record
+
+
+def status_add(
+    *, actor: User, person: Person, status: str, date: PartialDate | None, source_id: uuid.UUID | None = None
+) -> StatusEntry:
+    person = access.person_get_for_user(actor, person.id, write=True)
+    _status_check(status)
+    _source_check(actor, source_id)
+    with transaction.atomic():
+        entry = StatusEntry.objects.create(
+            person=person, status=status, source_id=source_id, **_status_entry_columns(date)
+        )
+        _best_view_refresh(person)
+        entry_append(
+            actor=str(actor.id), action="status.add", object_type="status_entry", object_id=str(entry.id)
+        )
+    return entry
+
+
+# --- the bulk path ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Built:
+    """One batch's rows, ready for executemany."""
+
+    count: int
+    persons: list[Sequence[Any]]
+    records: list[Sequence[Any]]
+    terms: list[Sequence[Any]]
+    statuses: list[Sequence[Any]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    rows: list[PersonInput]
+    record_ids: list[uuid.UUID]
+    terms: list[list[str]]
+    unique_terms: list[str]
+    items: list[keys.PlainRecord]
+    sealed: list[keys.SealedRecord] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+
+
+def _chunks(rows: Iterable[PersonInput], size: int) -> Iterator[list[PersonInput]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class _Writer:
+    """Raw inserts with the ORM's column semantics for this connection's vendor.
+
+    ``check`` and ``write`` run in the caller's thread (they use its connection and transaction);
+    ``build`` runs in the worker thread and touches no connection, only the vendor's pure adapters.
+    """
+
+    def __init__(self, actor: User, team: Team, agent: AgentClient) -> None:
+        self.actor = actor
+        self.team = team
+        self.agent = agent
+        self.db = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper, for its adapters in the worker
+        native_uuid = self.db.features.has_native_uuid_field
+        self.uid: Callable[[uuid.UUID | None], object] = (
+            (lambda u: u) if native_uuid else (lambda u: None if u is None else u.hex)
+        )
+        self.articles_field = Record._meta.get_field("articles")
+        self.empty_json = self.articles_field.get_db_prep_save([], self.db)
+        self.regions = set(Region.objects.values_list("code", flat=True))
+        self.sources_ok: set[uuid.UUID] = set()
+        self.edtf: dict[PartialDate, bytes] = {}
+        # Origins of the batch checked last: it may not be written yet when the next one is checked.
+        self.previous_origins: set[tuple[str, int]] = set()
+        q = self.db.ops.quote_name
+        self.sql_person = self._insert(
+            q, Person, ["id", "team_id", "status", "sex", "home_region_id", "created_at"]
+        )
+        self.sql_record = self._insert(
+            q,
+            Record,
+            [
+                "id", "team_id", "person_id", "source_id", "wrapped_key", "full_name_enc", "aliases_enc",
+                "birth_date_enc", "notes_enc", "sex", "home_region_id", "facility_id", "articles",
+                "sentence_months", "origin_file", "origin_row", "review_flags", "created_at", "created_by_id",
+            ],
+        )  # fmt: skip
+        self.sql_term = self._insert(q, NameTerm, ["term", "record_id"])
+        self.sql_status = self._insert(
+            q,
+            StatusEntry,
+            ["id", "person_id", "status", "date_edtf", "date_start", "date_end", "source_id", "created_at"],
+        )
+
+    @staticmethod
+    def _insert(q: Callable[[str], str], model: Any, columns: list[str]) -> str:
+        cols = ", ".join(q(c) for c in columns)
+        marks = ", ".join(["%s"] * len(columns))
+        return f"INSERT INTO {q(model._meta.db_table)} ({cols}) VALUES ({marks})"  # noqa: S608 - model names
+
+    def _articles(self, articles: tuple[str, ...]) -> object:
+        return self.articles_field.get_db_prep_save(list(articles), self.db) if articles else self.empty_json
+
+    def check(self, rows: list[PersonInput]) -> list[PersonInput]:
+        """Validate, check cited sources, drop rows already imported (caller's thread: it reads the DB)."""
+        for data in rows:
+            _input_check(data, self.regions.__contains__)
+            if data.source_id is not None and data.source_id not in self.sources_ok:
+                _source_check(self.actor, data.source_id)
+                self.sources_ok.add(data.source_id)
+        return self._not_yet_imported(rows)
+
+    def _not_yet_imported(self, rows: list[PersonInput]) -> list[PersonInput]:
+        by_file: dict[str, set[int]] = {}
+        for d in rows:
+            if d.origin_file:
+                by_file.setdefault(d.origin_file, set()).add(d.origin_row or 0)
+        if not by_file:
+            self.previous_origins = set()
+            return rows
+        seen = set(self.previous_origins)
+        for file, numbers in by_file.items():
+            found = Record.objects.filter(origin_file=file, origin_row__in=numbers).values_list(
+                "origin_row", flat=True
+            )
+            seen.update((file, n or 0) for n in found)
+        kept = []
+        for d in rows:
+            key = (d.origin_file, d.origin_row or 0)
+            if not d.origin_file or key not in seen:
+                kept.append(d)
+                if d.origin_file:
+                    seen.add(key)  # a duplicate inside the batch counts once too
+        self.previous_origins = {(d.origin_file, d.origin_row or 0) for d in kept if d.origin_file}
+        return kept
+
+    def _fields(self, data: PersonInput) -> dict[str, bytes]:
+        """As :func:`_sealed_fields`, with the EDTF text of repeated birth dates cached."""
+        fields = {"full_name": data.full_name.encode("utf-8")}
+        if data.aliases:
+            fields["aliases"] = json.dumps(list(data.aliases), ensure_ascii=False).encode("utf-8")
+        born = data.birth_date
+        if born is not None and born.is_known:
+            text = self.edtf.get(born)
+            if text is None:
+                if len(self.edtf) > 100_000:
+                    self.edtf.clear()
+                text = self.edtf[born] = born.to_edtf().encode("utf-8")
+            fields["birth_date"] = text
+        if data.notes:
+            fields["notes"] = data.notes.encode("utf-8")
+        return fields
+
+    def prepare(self, rows: list[PersonInput]) -> _Pending:
+        """Ids, terms and the plaintext items to seal (caller's thread)."""
+        record_ids = [new_id() for _ in rows]
+        row_terms = [_terms(d) for d in rows]
+        items = [
+            keys.PlainRecord(RECORD_TABLE, str(rid), self._fields(d))
+            for d, rid in zip(rows, record_ids, strict=True)
+        ]
+        return _Pending(
+            rows, record_ids, row_terms, list(dict.fromkeys(t for ts in row_terms for t in ts)), items
+        )
+
+    def agent_work(self, pending: _Pending) -> _Pending:
+        """One seal and one blind-index round trip (worker thread: mostly socket waits, GIL released)."""
+        if pending.items:
+            pending.sealed = self.agent.seal_records(pending.items)
+            pending.values = self.agent.blind_index(NAME_PURPOSE, pending.unique_terms)
+        return pending
+
+    def build(self, pending: _Pending) -> _Built:
+        """The insert tuples (caller's thread)."""
+        rows = pending.rows
+        built = _Built(len(rows), [], [], [], [])
+        if not rows:
+            return built
+        values = dict(zip(pending.unique_terms, pending.values, strict=True))
+        uid, team_id, actor_id = self.uid, self.uid(self.team.id), self.uid(self.actor.id)
+        now = self.db.ops.adapt_datetimefield_value(timezone.now())
+        for data, rid, seal, terms in zip(
+            rows, pending.record_ids, pending.sealed, pending.terms, strict=True
+        ):
+            p, r = uid(new_id()), uid(rid)
+            region = data.home_region_code
+            built.persons.append((p, team_id, data.status, data.sex, region, now))
+            f = seal.fields
+            built.records.append(
+                (
+                    r, team_id, p, uid(data.source_id), seal.wrapped_dek, f.get("full_name"), f.get("aliases"),
+                    f.get("birth_date"), f.get("notes"), data.sex, region, uid(data.facility_id),
+                    self._articles(data.articles), data.sentence_months, data.origin_file, data.origin_row,
+                    self.empty_json, now, actor_id,
+                )
+            )  # fmt: skip
+            for value in sorted({values[t] for t in terms}):
+                built.terms.append((value, r))
+            if data.status != "unknown":
+                built.statuses.append(
+                    (uid(new_id()), p, data.status, "", None, None, uid(data.source_id), now)
+                )
+        return built
+
+    def write(self, built: _Built) -> int:
+        if built.count == 0:
+            return 0
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(self.sql_person, built.persons)
+            cursor.executemany(self.sql_record, built.records)
+            cursor.executemany(self.sql_term, built.terms)
+            if built.statuses:
+                cursor.executemany(self.sql_status, built.statuses)
+            entry_append(
+                actor=str(self.actor.id),
+                action="person.bulk_create",
+                object_type="batch",
+                object_id=str(uuid.uuid4()),
+                details={"count": built.count},
+            )
+        return built.count
+
+
+def person_bulk_create(
+    *,
+    actor: User,
+    team: Team,
+    rows: Iterable[PersonInput],
+    batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Create one person (one record) per row; returns how many were created (re-imported rows skipped).
+
+    Batches are pipelined: while the main thread inserts batch k, a worker thread with its own agent
+    connection seals batch k+1 (the agent's work and the socket waits overlap the inserts).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size: must be at least 1")
+    _team_check(actor, team)
+    created = 0
+    agent = AgentClient(settings.AGENT_SOCKET)
+    writer = _Writer(actor, team, agent)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kartoteka-seal")
+    pending: Future[_Pending] | None = None
+    try:
+        for chunk in _chunks(rows, batch_size):
+            future = pool.submit(writer.agent_work, writer.prepare(writer.check(chunk)))
+            if pending is not None:
+                created += writer.write(writer.build(pending.result()))
+                if progress is not None:
+                    progress(created)
+            pending = future
+        if pending is not None:
+            created += writer.write(writer.build(pending.result()))
+            if progress is not None:
+                progress(created)
+    finally:
+        if pending is not None:
+            pending.cancel()
+        pool.shutdown(wait=True)
+        agent.close()
+    return created
