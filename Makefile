@@ -35,8 +35,10 @@ demo: $(STAMP) ## DEMO: keys, agent, database and synthetic data in ./var, then 
 	KARTOTEKA_DEMO=1 $(VENV)/bin/kartoteka demo --serve
 
 .PHONY: services
-services: ## make sure PostgreSQL is running (installs Debian's postgresql if absent)
+services: ## make sure PostgreSQL runs, and chromium and mat2 are installed (Debian packages, installed if absent)
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
+	@scripts/ensure-mat2.sh
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy (strict on kartoteka/)

@@ -1,0 +1,206 @@
+"""The evidence vault against a real key agent: round trips, tampering of every kind, custody, disk hygiene."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import secrets
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kartoteka.lib import agent, crypto, vault
+from kartoteka.testing import canary
+
+SMALL = 4096  # chunk size for tests, so a few kilobytes make several chunks
+
+
+@pytest.fixture
+def ops(agent_ready: Path) -> Iterator[agent.AgentClient]:
+    with agent.AgentClient(agent_ready) as client:
+        yield client
+
+
+def _ingest(root: Path, ops: vault.VaultKeyOperations, data: bytes) -> vault.Manifest:
+    return vault.vault_ingest(root, ops, io.BytesIO(data), actor="user:1", chunk_bytes=SMALL)
+
+
+def _item(root: Path, item_id: str) -> Path:
+    return root / "items" / item_id[-2:] / item_id
+
+
+def _sealed(root: Path, m: vault.Manifest) -> list[bytes]:
+    raw = (_item(root, m.item_id) / vault.CHUNKS_FILE).read_bytes()
+    return [raw[m.sealed_offset(i) : m.sealed_offset(i) + m.sealed_length(i)] for i in range(m.chunk_count)]
+
+
+def _store(root: Path, m: vault.Manifest, blobs: list[bytes], *, size: int | None = None) -> None:
+    """Rewrite an item's chunks and a manifest that matches them, as an attacker with disk access could,
+    so only the authenticated encryption stands between them and a successful read."""
+    d = _item(root, m.item_id)
+    (d / vault.CHUNKS_FILE).write_bytes(b"".join(blobs))
+    obj = json.loads((d / vault.MANIFEST_FILE).read_bytes())
+    obj["chunk_sha256"] = [crypto.digest(b).hex() for b in blobs]
+    obj["chunk_count"] = len(blobs)
+    if size is not None:
+        obj["size"] = size
+    (d / vault.MANIFEST_FILE).write_text(json.dumps(obj))
+
+
+def _read(root: Path, ops: vault.VaultKeyOperations, item_id: str) -> bytes:
+    return b"".join(vault.vault_read(root, ops, item_id, actor="user:2"))
+
+
+@pytest.mark.parametrize("size", [0, 1, SMALL, SMALL + 1, 5 * SMALL + 123])
+def test_it_round_trips_files_of_every_shape(tmp_path: Path, ops: agent.AgentClient, size: int) -> None:
+    data = os.urandom(size)
+    m = _ingest(tmp_path, ops, data)
+    assert (m.size, m.chunk_count) == (size, max(1, -(-size // SMALL)))
+    assert m.sha256 == crypto.digest(data).hex()
+    assert _read(tmp_path, ops, m.item_id) == data
+    out = io.BytesIO()
+    assert vault.vault_export(tmp_path, ops, m.item_id, out, actor="user:2") == size
+    assert out.getvalue() == data
+    report = vault.vault_verify(tmp_path, m.item_id, ops)
+    assert report.ok and report.decrypted and report.chunks_checked == m.chunk_count
+
+
+def test_it_reports_a_flipped_byte_in_verify_and_on_every_read(
+    tmp_path: Path, ops: agent.AgentClient
+) -> None:
+    m = _ingest(tmp_path, ops, os.urandom(4 * SMALL))
+    path = _item(tmp_path, m.item_id) / vault.CHUNKS_FILE
+    raw = bytearray(path.read_bytes())
+    raw[m.sealed_offset(2) + 100] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+    keyless = vault.vault_verify(tmp_path, m.item_id)
+    assert not keyless.ok and keyless.first_bad_chunk == 2 and keyless.chunks_checked == 2
+    keyed = vault.vault_verify(tmp_path, m.item_id, ops)
+    assert not keyed.ok and keyed.first_bad_chunk == 2
+    with pytest.raises(vault.VaultIntegrityError) as caught:
+        _read(tmp_path, ops, m.item_id)
+    assert caught.value.chunk == 2
+
+    # The attacker also fixes the manifest's hash: authentication still catches it, and names the chunk.
+    _store(tmp_path, m, _sealed(tmp_path, m))
+    with pytest.raises(vault.VaultIntegrityError) as caught:
+        _read(tmp_path, ops, m.item_id)
+    assert caught.value.chunk == 2 and "authentication" in str(caught.value)
+
+
+def test_it_refuses_reordered_chunks(tmp_path: Path, ops: agent.AgentClient) -> None:
+    m = _ingest(tmp_path, ops, os.urandom(3 * SMALL))
+    blobs = _sealed(tmp_path, m)
+    _store(tmp_path, m, [blobs[1], blobs[0], blobs[2]])
+    with pytest.raises(vault.VaultIntegrityError) as caught:
+        _read(tmp_path, ops, m.item_id)
+    assert caught.value.chunk == 0
+    # verify also notices that the manifest is not the one recorded when the item was received
+    report = vault.vault_verify(tmp_path, m.item_id, ops)
+    assert not report.ok and report.problem is not None and "manifest" in report.problem
+
+
+def test_it_refuses_a_truncated_item(tmp_path: Path, ops: agent.AgentClient) -> None:
+    m = _ingest(tmp_path, ops, os.urandom(3 * SMALL))
+    _store(tmp_path, m, _sealed(tmp_path, m)[:2], size=2 * SMALL)
+    with pytest.raises(vault.VaultIntegrityError) as caught:
+        _read(tmp_path, ops, m.item_id)
+    assert caught.value.chunk == 1  # sealed as "not final", now asked to be the last
+
+
+def test_it_refuses_a_chunk_swapped_in_from_another_item(tmp_path: Path, ops: agent.AgentClient) -> None:
+    a = _ingest(tmp_path, ops, os.urandom(2 * SMALL))
+    b = _ingest(tmp_path, ops, os.urandom(2 * SMALL))
+    blobs = _sealed(tmp_path, a)
+    blobs[0] = _sealed(tmp_path, b)[0]
+    _store(tmp_path, a, blobs)
+    with pytest.raises(vault.VaultIntegrityError) as caught:
+        _read(tmp_path, ops, a.item_id)
+    assert caught.value.chunk == 0
+    # Another item's wrapped key does not open this item either.
+    with pytest.raises(crypto.IntegrityError):
+        ops.vault_open_chunks(a.item_id, b.wrapped_key, 0, _sealed(tmp_path, b)[:1], last_index=1)
+
+
+def test_it_keeps_a_hash_linked_custody_log_without_content(tmp_path: Path, ops: agent.AgentClient) -> None:
+    marker = secrets.token_hex(16).encode()
+    m = _ingest(tmp_path, ops, marker * 300)
+    _read(tmp_path, ops, m.item_id)
+    b"".join(vault.vault_read(tmp_path, ops, m.item_id, actor="user:3", action="viewed"))
+    vault.custody_append(tmp_path, m.item_id, "copy_made", "user:3")
+    entries = vault.custody_read(tmp_path, m.item_id)
+    assert [e.action for e in entries] == ["received", "opened", "viewed", "copy_made"]
+    assert [e.actor for e in entries] == ["user:1", "user:2", "user:3", "user:3"]
+    assert entries[0].prev == vault.GENESIS and entries[0].manifest == m.digest()
+    assert all(later.prev == earlier.line_hash for earlier, later in itertools.pairwise(entries))
+    assert all(e.at.endswith("+00:00") for e in entries)
+    assert vault.custody_verify(tmp_path, m.item_id) is None
+    log = _item(tmp_path, m.item_id) / vault.CUSTODY_FILE
+    assert marker not in log.read_bytes()
+
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"user:2", b"user:9")
+    log.write_bytes(b"".join(lines))
+    assert vault.custody_verify(tmp_path, m.item_id) == 2  # line 1's hash no longer matches line 2's prev
+    report = vault.vault_verify(tmp_path, m.item_id)
+    assert not report.ok and report.problem is not None and "custody" in report.problem
+    with pytest.raises(vault.CustodyError):
+        vault.custody_append(tmp_path, m.item_id, "deleted", "user:1")
+
+
+def test_it_writes_owner_only_files_and_leaves_no_partial_item(
+    tmp_path: Path, ops: agent.AgentClient
+) -> None:
+    m = _ingest(tmp_path, ops, os.urandom(3 * SMALL))
+    for p in [tmp_path, *tmp_path.rglob("*")]:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode == (0o700 if p.is_dir() else 0o600), p
+
+    class Broken(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            self.calls += 1
+            if self.calls > 3:
+                raise OSError("source went away")
+            return b"x" * n
+
+    with pytest.raises(OSError, match="source went away"):
+        vault.vault_ingest(tmp_path, ops, Broken(), actor="user:1", chunk_bytes=SMALL)  # type: ignore[arg-type]
+    assert list(vault.vault_items(tmp_path)) == [m.item_id]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_it_refuses_item_ids_that_are_not_uuids(tmp_path: Path, ops: agent.AgentClient) -> None:
+    for bad in ("../../etc/passwd", "", "x" * 40):
+        with pytest.raises(vault.ItemNotFoundError):
+            vault.manifest_load(tmp_path, bad)
+
+
+def test_it_leaves_no_plaintext_anywhere_after_a_10mb_ingest(
+    tmp_path: Path, ops: agent.AgentClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A private $TMPDIR: other processes writing to the shared /tmp cannot make this test pass or fail.
+    private_tmp = tmp_path / "tmpdir"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    markers = [secrets.token_hex(16) for _ in range(3)]
+    body = bytearray(os.urandom(10 * 1024 * 1024))
+    for i, marker in enumerate(markers):  # at the start, across a chunk boundary, at the end
+        at = (0, vault.CHUNK_BYTES * 3 - 10, len(body) - 32)[i]
+        body[at : at + 32] = marker.encode()
+    m = vault.vault_ingest(tmp_path / "vault", ops, io.BytesIO(bytes(body)), actor="user:1")
+    assert m.sha256 == crypto.digest(bytes(body)).hex() and m.chunk_count == 10
+    assert tempfile.gettempdir() == str(private_tmp) and list(private_tmp.iterdir()) == []
+    canary.assert_clean(markers, [tmp_path / "vault"])
