@@ -9,6 +9,8 @@ BENCHES = {
     "crypto": "bench.crypto_bench",
     "evidence": "bench.evidence_bench",
     "import": "bench.import_bench",
+    "intake": "bench.intake_bench",
+    "ledger": "bench.ledger_bench",
     "search": "bench.search_bench",
 }
 

@@ -75,9 +75,7 @@ def _shadow_fill(n: int, seed: int, term_model: Any, name_model: Any) -> None:
         ids.iterator(chunk_size=5000), person_rows(n, seed), strict=True
     ):
         assert origin_row is not None
-        found = names.index_terms(data.full_name)
-        for alias in data.aliases:
-            found += [t for t in names.index_terms(alias) if t not in found]
+        found = names.record_terms(data.full_name, data.aliases)
         terms += [term_model(term=t, record_id=record_id) for t in found]
         plain.append(
             name_model(
@@ -110,7 +108,9 @@ def _shadow_index(term_model: Any, name_model: Any) -> Any:
             for r in rows
         ]
 
-    return TermIndex(values=list, postings=lambda v: term_model.objects.filter(term=v), candidates=candidates)
+    return TermIndex(
+        values=list, postings=lambda v: term_model.objects.filter(term__in=v), candidates=candidates
+    )
 
 
 def _queries(n_rows: int, seed: int, count: int) -> list[str]:

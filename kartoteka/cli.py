@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from kartoteka import clicommands
+from kartoteka.intake import cli as intakecli
 from kartoteka.lib import keycli, keys
 
 
@@ -45,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     keycli.register(sub, store_factory=_rotation_store)
     clicommands.register(sub)
+    intakecli.register(sub)
     return top
 
 

@@ -195,6 +195,85 @@ def cmd_person_find(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ledger ----------------------------------------------------------------------------------------------
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _ledger_person(user: Any, person_id: str, *, lang: str | None, explain: bool) -> int:
+    from kartoteka.accounts.access import NotFound
+    from kartoteka.law.selectors import ledger_for_person
+
+    try:
+        view = ledger_for_person(user=user, person_id=person_id, lang=lang)
+    except NotFound:
+        raise CommandError("no such person (or not visible to you)") from None
+    if not view.stored_current:
+        print("# the stored ledger (queue, reports) is behind this one: run `kartoteka ledger recompute`")
+    for line in view.lines:
+        flag = " (legal question)" if line.legal_question else ""
+        print(
+            f"{line.due or '-'}\t{line.kind}#{line.sequence}\t{line.status}{flag}\t{_money(line.amount_due)}"
+            f"\t{_money(line.amount_delivered)}\t{_money(line.amount_missing)} {line.currency}"
+            f"\t{line.regime_id or '-'}\t[{','.join(line.confidence)}]"
+        )
+        if explain:
+            print("    " + line.explanation.replace("\n", "\n    "))
+    return 0
+
+
+def _ledger_overdue(user: Any, args: argparse.Namespace) -> int:
+    from kartoteka.accounts.models import Team
+    from kartoteka.law.selectors import overdue_queue
+
+    team_id = None
+    if args.team:
+        team = Team.objects.filter(name=args.team, members=user).first()
+        if team is None:
+            raise CommandError("--team: not one of your teams")
+        team_id = team.id
+    page = overdue_queue(user=user, team=team_id, regime=args.regime, page=args.page, per_page=args.per_page)
+    for item in page.items:
+        print(
+            f"{item.person_id}\t{item.due or '-'}\t{item.kind}#{item.sequence}\t{item.status}"
+            f"\t{_money(item.amount_missing)} {item.currency}\t{item.regime_id or '-'}\t{item.team}"
+        )
+    more = f"; next: --page {page.page + 1}" if page.has_next else ""
+    print(f"# {page.total} lines overdue or broken{more}")
+    return 0
+
+
+def _ledger_recompute(user: Any, *, everything: bool) -> int:
+    from django.core.exceptions import PermissionDenied
+
+    from kartoteka.law.services import ledger_recompute_enqueue
+
+    try:
+        queued = ledger_recompute_enqueue(actor=user, everything=everything)
+    except PermissionDenied as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{queued.persons} ledgers queued in {queued.tasks} jobs; `kartoteka worker` runs them")
+    return 0
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    _setup()
+    user = acting_user(args)
+    if args.target == "recompute":
+        return _ledger_recompute(user, everything=args.all)
+    if args.all:
+        raise CommandError("--all goes with `ledger recompute`")
+    if args.overdue:
+        if args.target:
+            raise CommandError("give either PERSON-ID or --overdue")
+        return _ledger_overdue(user, args)
+    if not args.target:
+        raise CommandError("give PERSON-ID, --overdue or `recompute`")
+    return _ledger_person(user, args.target, lang=args.lang, explain=args.explain)
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 
 
@@ -240,6 +319,17 @@ def register(sub: Any) -> None:
     padd.add_argument("--region", default=None, help="ISO 3166-2 code, e.g. RU-SVE")
     pfind = add("find", cmd_person_find, "find persons by any spelling; one line per match", person_sub)
     pfind.add_argument("--limit", type=int, default=20)
+
+    ledger = add("ledger", cmd_ledger, "a person's promise ledger, the overdue queue, or a recompute")
+    ledger.add_argument("target", nargs="?", default=None, help="PERSON-ID, or `recompute`")
+    ledger.add_argument("--overdue", action="store_true", help="overdue and broken lines you may see")
+    ledger.add_argument("--all", action="store_true", help="with `recompute`: every ledger, not only stale")
+    ledger.add_argument("--explain", action="store_true", help="print each line's explanation")
+    ledger.add_argument("--lang", choices=["ru", "en"], default=None)
+    ledger.add_argument("--team", default=None, help="with --overdue: one of your teams, by name")
+    ledger.add_argument("--regime", default=None, help="with --overdue: a regime id, e.g. fz64-2024")
+    ledger.add_argument("--page", type=int, default=1)
+    ledger.add_argument("--per-page", type=int, default=50)
 
     demo = add("demo", cmd_demo, "DEMO: keys, agent, migrations and synthetic data")
     demo.add_argument("--persons", type=int, default=2000)

@@ -58,7 +58,10 @@ INSTALLED_APPS = [
     "kartoteka.registry",
     "kartoteka.people",
     "kartoteka.casework",
+    "kartoteka.law",
     "kartoteka.audit",
+    "kartoteka.intake",
+    "kartoteka.intake.triage",
 ]
 
 MIDDLEWARE = [
@@ -113,7 +116,13 @@ def _databases() -> dict[str, dict[str, object]]:
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
+                # A 64 MiB page cache and 256 MiB of memory-mapped reads keep the name-term index's hot pages
+                # in memory (its inserts land at random places); checkpoints every 16 MiB of WAL rather
+                # than 4 MiB rewrite those pages less often during an import.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
+                    "PRAGMA cache_size=-65536; PRAGMA mmap_size=134217728; PRAGMA wal_autocheckpoint=4096;"
+                ),
             },
         }
     }
@@ -137,6 +146,7 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -161,7 +171,9 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not (DEBUG or DEMO)
 CSRF_COOKIE_SECURE = not (DEBUG or DEMO)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# Same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on POST and CSRF refuses
+# every form. The referrer still never leaves the site.
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = 0 if (DEBUG or DEMO) else 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not (DEBUG or DEMO)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from kartoteka.core import views as core_views
+from kartoteka.intake import public_urls as intake_public_urls
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -15,4 +16,6 @@ urlpatterns = [
     path("casework/", include("kartoteka.casework.urls")),
     path("facilities/", include("kartoteka.registry.urls")),
     path("api/", include("kartoteka.api.urls")),
+    path("intake/", include("kartoteka.intake.triage.urls")),
+    *intake_public_urls.routes,
 ]

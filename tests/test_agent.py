@@ -294,6 +294,20 @@ def test_it_maps_errors_to_their_classes_without_content(env: Env) -> None:
     assert env.client.status()["unlocked"] is True
 
 
+def test_it_refuses_malformed_record_attachments_and_stays_up(env: Env) -> None:
+    env.client.unlock(PASS)
+    lengths_past_the_data = [b"\x00" * 8, b"\x05\x00\x00\x00", b"abc"]
+    for blobs in ([], [b"\x01"], lengths_past_the_data):
+        with pytest.raises(agent.ProtocolError):
+            env.client.call_blobs("seal_records_raw", blobs)
+        with pytest.raises(agent.ProtocolError):
+            env.client.call_blobs("open_records_raw", blobs)
+    with pytest.raises(agent.ProtocolError):
+        env.client.call_blobs("blind_index_raw", [b"\x07"], purpose="person.surname")
+    (sealed,) = env.client.seal_records([_record("still served")])
+    assert env.client.open_records([sealed])[0]["surname"] == b"still served"
+
+
 def test_it_serves_the_audit_signer_interface(env: Env) -> None:
     env.client.unlock(PASS)
     version, (sig,) = env.client.sign([b"entry hash"])

@@ -47,14 +47,20 @@ class BlindIndex:
 
     def add(self, record_id: str, name: str) -> None:
         self.names[record_id] = name
-        for term in names.index_terms(name):
+        for term in names.stored_terms(name):
             self.postings[crypto.blind_index(self.key, term)].add(record_id)
 
     def search(self, query: str, *, diminutives: bool = False, year: int | None = None) -> set[str]:
-        terms = names.lookup_terms(query, diminutives=diminutives)
-        if not terms:
+        """As people.selectors does: one term of every group of :func:`names.search_terms`."""
+        groups = names.search_terms(query, diminutives=diminutives)
+        if not groups:
             return set()
-        hits = set.intersection(*(self.postings.get(crypto.blind_index(self.key, t), set()) for t in terms))
+        hits = set.intersection(
+            *(
+                set().union(*(self.postings.get(crypto.blind_index(self.key, t), set()) for t in group))
+                for group in groups
+            )
+        )
         return {
             rid
             for rid in hits
@@ -300,6 +306,50 @@ def test_it_does_not_index_initials() -> None:
         == ["n1:" + names.part_key("Иванов")]
     )
     assert names.lookup_terms("Ye. P. Shcherbakov") == ["n1:" + names.part_key("Щербаков")]
+
+
+def test_it_reaches_every_compatible_name_by_initials_terms(variants: list[dict[str, str]]) -> None:
+    """An initials query fetches by composite terms only; it must still reach every stored name (canonical
+    forms, Latin variants, surname-only and initials-only records) that the surname term reached and
+    ``compatible`` accepts, and the composite terms must cut the candidates below the surname's."""
+    stored = sorted({r["cyrillic"] for r in variants} | {r["variant"] for r in variants})
+    stored += ["Иванов", "Иванов П.", "Иванов Y.", "Пётр Иванов", "IVANOV<<PETR", "Иванов Павел Семёнович"]
+    index = BlindIndex()
+    for i, name in enumerate(stored):
+        index.add(str(i), name)
+    queries = set()
+    for name in stored:
+        parsed = names.parse(name)
+        if parsed.surname and parsed.given and parsed.patronymic:
+            queries.add(f"{parsed.surname} {parsed.given[0]}. {parsed.patronymic[0]}.")
+            queries.add(f"{parsed.given[0]}. {parsed.surname}")
+    missed, composite = [], 0
+    for query in sorted(queries):
+        composite += all(t.startswith(names.INITIAL_PREFIX) for g in names.search_terms(query) for t in g)
+        by_surname = {
+            rid
+            for rid in set.intersection(
+                *(
+                    index.postings.get(crypto.blind_index(index.key, t), set())
+                    for t in names.lookup_terms(query)
+                )
+            )
+            if names.compatible(query, index.names[rid]) and names.parse(index.names[rid]).surname is not None
+        }
+        missed += [f"{query} -> {index.names[r]}" for r in by_surname - index.search(query)]
+    assert composite > 100
+    assert missed == []
+
+
+def test_it_looks_up_initials_by_composite_terms_only_when_they_are_definite() -> None:
+    assert names.search_terms("Иванов П. С.") == names.search_terms("Ivanov P.S.")
+    assert names.search_terms("Иванов П. С.") == names.search_terms("П. С. Иванов")
+    assert len(names.search_terms("Иванов П.")[0]) == 2  # (surname, П) or a record with no given initial
+    assert names.search_terms("Иванов Y.") == [(t,) for t in names.lookup_terms("Иванов Y.")]  # Ю/Я/Е: open
+    assert names.search_terms("Иванов Пётр") == [(t,) for t in names.lookup_terms("Иванов Пётр")]
+    stored = set(names.stored_terms("Иванов Пётр Сергеевич"))
+    assert {names.INITIAL_PREFIX + names.part_key("Иванов") + s for s in (":P", ":P:S")} <= stored
+    assert set(names.search_terms("Иванов П. А.")[0]) & stored == set()
 
 
 def test_it_indexes_both_halves_of_a_hyphenated_surname_and_finds_either() -> None:

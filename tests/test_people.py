@@ -138,7 +138,8 @@ def test_it_creates_a_person_with_record_terms_status_and_audit(agent_ready: Pat
     record = Record.objects.get(person=person)
     assert record.full_name_enc is not None
     assert "Иванов".encode() not in bytes(record.full_name_enc)
-    assert NameTerm.objects.filter(record=record).count() == 4  # Иванов, Пётр, Сергеевич, Петя
+    # Иванов, Пётр, Сергеевич, Петя; initials terms Иванов+П, Иванов+П+С and the alias's Иванов+П+(none)
+    assert NameTerm.objects.filter(record=record).count() == 7
     assert StatusEntry.objects.filter(person=person, status="recruited").count() == 1
     entry = AuditEntry.objects.order_by("-seq").first()
     assert entry is not None

@@ -29,6 +29,7 @@ PUBLIC_PATHS: tuple[str, ...] = (
     "/static/",
     "/healthz",
     "/report/",
+    "/intake-sync/",  # the casework side's pull: its own bearer secret (kartoteka.intake.views.sync)
 )
 LOGIN_PATH = "/accounts/login/"
 OTP_PATH = "/accounts/login/otp/"

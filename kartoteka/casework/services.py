@@ -35,6 +35,7 @@ from kartoteka.casework.models import (
 )
 from kartoteka.core import sealing
 from kartoteka.core.fields import new_id, partial_date_columns
+from kartoteka.law.services import ledger_mark_stale
 from kartoteka.lib import vocab
 from kartoteka.lib.partialdate import PartialDate
 from kartoteka.people.models import Person
@@ -44,13 +45,21 @@ __all__ = [
     "CASE_STATUSES",
     "LEGAL_STATUSES",
     "case_create",
+    "case_update",
     "delivery_create",
+    "delivery_update",
     "incident_create",
+    "incident_update",
     "promise_create",
+    "promise_update",
     "recruitment_create",
+    "recruitment_update",
     "service_event_create",
+    "service_event_update",
     "source_create",
+    "source_update",
     "visit_create",
+    "visit_update",
 ]
 
 # Procedural standing at signing: decides which legal regime applies (domain-facts §1, art. 78.1).
@@ -184,10 +193,12 @@ def _seal(
     return wrapped, sealed
 
 
-def _audit(actor: User, entity: str, obj_id: uuid.UUID, **details: uuid.UUID | str | None) -> None:
+def _audit(
+    actor: User, entity: str, obj_id: uuid.UUID, verb: str = "create", **details: uuid.UUID | str | None
+) -> None:
     entry_append(
         actor=str(actor.id),
-        action=f"{entity}.create",
+        action=f"{entity}.{verb}",
         object_type=entity,
         object_id=str(obj_id),
         details={k: str(v) for k, v in details.items() if v is not None} or None,
@@ -276,6 +287,7 @@ def recruitment_create(
             **_dates("signed", signed),
         )
         _audit(actor, "recruitment", recruitment.id, person=person.id)
+        ledger_mark_stale(person.id)
     return recruitment
 
 
@@ -307,6 +319,7 @@ def service_event_create(
             **_dates("date", date),
         )
         _audit(actor, "service_event", event.id, person=person.id)
+        ledger_mark_stale(person.id)
     return event
 
 
@@ -379,6 +392,7 @@ def promise_create(
             **_dates("due", due),
         )
         _audit(actor, "promise", promise.id, person=person.id)
+        ledger_mark_stale(person.id)
     return promise
 
 
@@ -406,6 +420,7 @@ def delivery_create(
             **_dates("date", date),
         )
         _audit(actor, "delivery", delivery.id, promise=promise.id)
+        ledger_mark_stale(promise.person_id)
     return delivery
 
 
@@ -506,4 +521,300 @@ def case_create(
             notes_enc=sealed.get("notes"),
         )
         _audit(actor, "case", case.id, team=team.id, person=person.id)
+    return case
+
+
+# --- updates --------------------------------------------------------------------------------------------
+# Each update replaces every editable field (a form always sends them all), passes the write gate, seals
+# free text under a fresh data key and audits "<entity>.update". Owner, person and promise never change:
+# moving an object to another team or person is a different act (a share, a linkage) with its own audit.
+
+
+def source_update(
+    *,
+    actor: User,
+    source: Source,
+    kind: str,
+    reliability: str = "unknown",
+    language: str = "",
+    consent: str = "internal_only",
+    label: str = "",
+    contact: str = "",
+) -> Source:
+    source = access.source_get_for_user(actor, source.id, write=True)
+    _code("kind", "source_kind", kind)
+    _code("reliability", "reliability", reliability)
+    _code("consent", "consent", consent)
+    if language and not (isinstance(language, str) and _LANGUAGE.fullmatch(language)):
+        raise ValueError("language: must be empty or a language tag such as ru, uk or ce")
+    wrapped, sealed = _seal("casework.source", source.id, {"label": label, "contact": contact})
+    with transaction.atomic():
+        source.kind, source.reliability, source.language, source.consent = (
+            kind,
+            reliability,
+            language,
+            consent,
+        )
+        source.wrapped_key = wrapped
+        source.label_enc, source.contact_enc = sealed.get("label"), sealed.get("contact")
+        source.save()
+        _audit(actor, "source", source.id, "update")
+    return source
+
+
+def recruitment_update(
+    *,
+    actor: User,
+    recruitment: Recruitment,
+    recruiter: str,
+    signed: PartialDate | None,
+    facility_id: uuid.UUID | None = None,
+    legal_status: str = "convicted",
+    stated_term_months: int | None = None,
+    unit: str = "",
+    stated_regime: str = "",
+    source_id: uuid.UUID | None = None,
+) -> Recruitment:
+    recruitment = access.recruitment_get_for_user(actor, recruitment.id, write=True)
+    _code("recruiter", "recruiter", recruiter)
+    _code_in("legal_status", LEGAL_STATUSES, legal_status)
+    _count("stated_term_months", stated_term_months)
+    _text_max("unit", unit, _UNIT_MAX)
+    _free_code("stated_regime", stated_regime)
+    facility = None if facility_id is None else _facility("facility_id", facility_id)
+    source = _source(actor, source_id)
+    columns = {
+        "recruiter": recruiter,
+        "facility": facility,
+        "legal_status": legal_status,
+        "stated_term_months": stated_term_months,
+        "unit": unit,
+        "stated_regime": stated_regime,
+        "source": source,
+        **_dates("signed", signed),
+    }
+    with transaction.atomic():
+        for name, value in columns.items():
+            setattr(recruitment, name, value)
+        recruitment.save()
+        _audit(actor, "recruitment", recruitment.id, "update")
+        ledger_mark_stale(recruitment.person_id)
+    return recruitment
+
+
+def service_event_update(
+    *,
+    actor: User,
+    event: ServiceEvent,
+    kind: str,
+    date: PartialDate | None,
+    recruitment_id: uuid.UUID | None = None,
+    discharge_ground: str = "",
+    source_id: uuid.UUID | None = None,
+) -> ServiceEvent:
+    event = access.service_event_get_for_user(actor, event.id, write=True)
+    _code("kind", "service_event_kind", kind)
+    _optional_code("discharge_ground", "discharge_ground", discharge_ground)
+    if discharge_ground and kind != "discharge":
+        raise ValueError("discharge_ground: only a discharge has a ground")
+    recruitment = _recruitment_of(actor, event.person, recruitment_id)
+    source = _source(actor, source_id)
+    columns = {
+        "kind": kind,
+        "discharge_ground": discharge_ground,
+        "recruitment": recruitment,
+        "source": source,
+        **_dates("date", date),
+    }
+    with transaction.atomic():
+        for name, value in columns.items():
+            setattr(event, name, value)
+        event.save()
+        _audit(actor, "service_event", event.id, "update")
+        ledger_mark_stale(event.person_id)
+    return event
+
+
+def visit_update(
+    *,
+    actor: User,
+    visit: RecruitmentVisit,
+    facility_id: uuid.UUID,
+    recruiter: str,
+    date: PartialDate | None,
+    source_id: uuid.UUID | None = None,
+) -> RecruitmentVisit:
+    visit = access.visit_get_for_user(actor, visit.id, write=True)
+    _code("recruiter", "recruiter", recruiter)
+    facility = _facility("facility_id", facility_id)
+    source = _source(actor, source_id)
+    columns = {"facility": facility, "recruiter": recruiter, "source": source, **_dates("date", date)}
+    with transaction.atomic():
+        for name, value in columns.items():
+            setattr(visit, name, value)
+        visit.save()
+        _audit(actor, "visit", visit.id, "update")
+    return visit
+
+
+def promise_update(
+    *,
+    actor: User,
+    promise: Promise,
+    kind: str,
+    amount: Decimal | None = None,
+    currency: str = "RUB",
+    due: PartialDate | None = None,
+    condition: str = "",
+    promised_by: str = "",
+    details: str = "",
+    recruitment_id: uuid.UUID | None = None,
+    source_id: uuid.UUID | None = None,
+) -> Promise:
+    promise = access.promise_get_for_user(actor, promise.id, write=True)
+    _code("kind", "promise_kind", kind)
+    _amount("amount", amount)
+    _currency(currency)
+    _free_code("condition", condition)
+    _optional_code("promised_by", "perpetrator_role", promised_by)
+    recruitment = _recruitment_of(actor, promise.person, recruitment_id)
+    source = _source(actor, source_id)
+    wrapped, sealed = _seal("casework.promise", promise.id, {"details": details})
+    columns = {
+        "kind": kind,
+        "amount": amount,
+        "currency": currency,
+        "condition": condition,
+        "promised_by": promised_by,
+        "recruitment": recruitment,
+        "source": source,
+        "wrapped_key": wrapped,
+        "details_enc": sealed.get("details"),
+        **_dates("due", due),
+    }
+    with transaction.atomic():
+        for name, value in columns.items():
+            setattr(promise, name, value)
+        promise.save()
+        _audit(actor, "promise", promise.id, "update")
+        ledger_mark_stale(promise.person_id)
+    return promise
+
+
+def delivery_update(
+    *,
+    actor: User,
+    delivery: Delivery,
+    outcome: str,
+    amount: Decimal | None = None,
+    date: PartialDate | None = None,
+    source_id: uuid.UUID | None = None,
+) -> Delivery:
+    delivery = access.delivery_get_for_user(actor, delivery.id, write=True)
+    _code("outcome", "delivery_outcome", outcome)
+    _amount("amount", amount)
+    source = _source(actor, source_id)
+    columns = {"outcome": outcome, "amount": amount, "source": source, **_dates("date", date)}
+    with transaction.atomic():
+        for name, value in columns.items():
+            setattr(delivery, name, value)
+        delivery.save()
+        _audit(actor, "delivery", delivery.id, "update")
+        ledger_mark_stale(delivery.promise.person_id)
+    return delivery
+
+
+def incident_update(
+    *,
+    actor: User,
+    incident: Incident,
+    facility_id: uuid.UUID | None = None,
+    region_code: str | None = None,
+    date: PartialDate | None = None,
+    categories: Sequence[str],
+    victim_ids: Sequence[uuid.UUID] = (),
+    victim_count: int | None = None,
+    perpetrator_roles: Sequence[str] = (),
+    officials: Sequence[str] = (),
+    description: str = "",
+    verification: str = "unverified",
+    source_ids: Sequence[uuid.UUID] = (),
+) -> Incident:
+    """Victims and sources the actor cannot see stay linked: an editor can only change the links they see."""
+    incident = access.incident_get_for_user(actor, incident.id, write=True)
+    if isinstance(categories, str) or not categories:
+        raise ValueError("categories: give at least one incident_category code")
+    codes = _unique(_code("categories", "incident_category", c) for c in categories)
+    roles = [_code("perpetrator_roles", "perpetrator_role", r) for r in perpetrator_roles]
+    _code("verification", "verification", verification)
+    _count("victim_count", victim_count)
+    facility = None if facility_id is None else _facility("facility_id", facility_id)
+    region = None if region_code is None else _region(region_code)
+    if facility is not None:
+        if region is not None and region.code != facility.region_id:
+            raise ValueError("region_code: differs from the facility's region")
+        region = facility.region
+    victims = [access.person_get_for_user(actor, pid) for pid in dict.fromkeys(victim_ids)]
+    sources = [access.source_get_for_user(actor, sid) for sid in dict.fromkeys(source_ids)]
+    if isinstance(officials, str):
+        raise ValueError("officials: give a list of names, one per official")
+    named = [o.strip() for o in officials if o.strip()]
+    hidden_victims = list(
+        incident.victims.exclude(id__in=access.person_list_for_user(actor).values("id")).values_list(
+            "id", flat=True
+        )
+    )
+    hidden_sources = list(
+        incident.sources.exclude(id__in=access.source_list_for_user(actor).values("id")).values_list(
+            "id", flat=True
+        )
+    )
+    wrapped, sealed = _seal(
+        "casework.incident", incident.id, {"description": description, "officials": named}
+    )
+    columns = {
+        "facility": facility,
+        "region": region,
+        "victim_count": victim_count,
+        "verification": verification,
+        "wrapped_key": wrapped,
+        "description_enc": sealed.get("description"),
+        "officials_enc": sealed.get("officials"),
+        **_dates("date", date),
+    }
+    with transaction.atomic():
+        for name, value in columns.items():
+            setattr(incident, name, value)
+        incident.save()
+        IncidentCategory.objects.filter(incident=incident).delete()
+        IncidentCategory.objects.bulk_create(IncidentCategory(incident=incident, code=c) for c in codes)
+        IncidentPerpetrator.objects.filter(incident=incident).delete()
+        IncidentPerpetrator.objects.bulk_create(IncidentPerpetrator(incident=incident, role=r) for r in roles)
+        incident.victims.set([*(v.id for v in victims), *hidden_victims])
+        incident.sources.set([*(s.id for s in sources), *hidden_sources])
+        _audit(actor, "incident", incident.id, "update")
+    return incident
+
+
+def case_update(
+    *,
+    actor: User,
+    case: Case,
+    assignee: User | None = None,
+    deadline: Date | None = None,
+    notes: str = "",
+    status: str = "open",
+) -> Case:
+    case = access.case_get_for_user(actor, case.id, write=True)
+    _code_in("status", CASE_STATUSES, status)
+    if deadline is not None and not isinstance(deadline, Date):
+        raise ValueError("deadline: must be a date")
+    if assignee is not None and not assignee.is_active and assignee.id != case.assignee_id:
+        raise ValueError("assignee: the account is not active")
+    wrapped, sealed = _seal("casework.case", case.id, {"notes": notes})
+    with transaction.atomic():
+        case.assignee, case.deadline, case.status = assignee, deadline, status
+        case.wrapped_key, case.notes_enc = wrapped, sealed.get("notes")
+        case.save()
+        _audit(actor, "case", case.id, "update")
     return case

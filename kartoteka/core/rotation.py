@@ -40,12 +40,9 @@ _BY_LABEL = {m.label: m for m in SEALED_MODELS}
 
 
 def record_name_terms(full_name: str, aliases: Sequence[str]) -> list[str]:
-    """Every blind-index term of a record: its name's and each alias's, without repeats."""
-    seen: dict[str, None] = {}
-    for value in (full_name, *aliases):
-        for term in names.index_terms(value):
-            seen.setdefault(term, None)
-    return list(seen)
+    """Every blind-index term of a record (:func:`kartoteka.lib.names.record_terms`, shared with the
+    people services so rotation recomputes exactly what they wrote)."""
+    return names.record_terms(full_name, aliases)
 
 
 class DatabaseStore:
@@ -86,7 +83,7 @@ class DatabaseStore:
         text = plaintext.decode("utf-8")
         if field == "aliases":
             return record_name_terms("", json.loads(text))
-        return names.index_terms(text)
+        return names.stored_terms(text)
 
     def write_back(self, updates: Sequence[keys.RecordUpdate]) -> None:
         from kartoteka.people.models import NameTerm

@@ -8,7 +8,10 @@ lives in an owner-only directory (0700), the socket itself is 0600, and every co
 Frames are a 4-byte big-endian length and a JSON object; bytes travel as base64. Operations are batched
 so a bulk import pays one round trip per batch, not per record. Bulk byte payloads (evidence chunks) travel
 instead as raw attachments after the JSON: its ``blobs`` member lists their lengths, and each follows in
-order, so a gigabyte file costs no base64 or JSON scanning. Errors travel as a code only and are
+order, so a gigabyte file costs no base64 or JSON scanning. Record batches (seal, open, blind index) use
+attachments too: a list of byte strings travels as two attachments, their lengths as an array of
+unsigned 32-bit integers and their concatenation (:func:`_pack`), so neither side pays JSON and base64
+per field. Errors travel as a code only and are
 raised again on the client side as the matching :mod:`kartoteka.lib.keys` or :mod:`~kartoteka.lib.crypto`
 class, with a fixed message: nothing sensitive crosses the socket inside an error.
 
@@ -34,11 +37,12 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kartoteka.lib import crypto, keys
+from kartoteka.lib import crypto, intakekeys, keys
 
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 DEFAULT_MAX_LIFETIME = 12 * 3600.0
@@ -191,6 +195,104 @@ def _sealed_out(items: Sequence[keys.SealedRecord]) -> list[list[Any]]:
     return [[i.table, i.record_id, _b(i.wrapped_dek), _fields_out(i.fields)] for i in items]
 
 
+def _pack(parts: Sequence[bytes]) -> list[bytes]:
+    """A list of byte strings as two attachments: lengths (uint32, this machine's byte order: both ends
+    share it over a Unix socket) and the bytes end to end."""
+    return [array("I", map(len, parts)).tobytes(), b"".join(parts)]
+
+
+def _unpack(blobs: Sequence[bytes], first: int = 0) -> list[bytes]:
+    """The inverse of :func:`_pack` over ``blobs[first]`` and ``blobs[first + 1]``."""
+    if len(blobs) < first + 2:
+        raise ProtocolError("malformed attachments")
+    sizes, data = array("I"), blobs[first + 1]
+    if len(blobs[first]) % sizes.itemsize:
+        raise ProtocolError("malformed attachments")
+    sizes.frombytes(blobs[first])
+    if sum(sizes) != len(data):
+        raise ProtocolError("malformed attachments")
+    out, pos = [], 0
+    for n in sizes:
+        out.append(data[pos : pos + n])
+        pos += n
+    return out
+
+
+def _pack_ints(values: Sequence[int]) -> bytes:
+    return array("q", values).tobytes()
+
+
+def _unpack_ints(blob: bytes) -> list[int]:
+    values = array("q")
+    if len(blob) % values.itemsize:
+        raise ProtocolError("malformed attachments")
+    values.frombytes(blob)
+    return values.tolist()
+
+
+def _plain_pack(items: Sequence[keys.PlainRecord]) -> list[bytes]:
+    """Per record: table, id, then name and value of each field; the field counts as a third attachment."""
+    flat: list[bytes] = []
+    counts = []
+    for item in items:
+        flat.append(item.table.encode())
+        flat.append(item.record_id.encode())
+        for name, value in item.fields.items():
+            flat.append(name.encode())
+            flat.append(value)
+        counts.append(len(item.fields))
+    return [_pack_ints(counts), *_pack(flat)]
+
+
+def _plain_unpack(blobs: Sequence[bytes]) -> list[keys.PlainRecord]:
+    counts, flat = _unpack_ints(blobs[0]) if blobs else [], _unpack(blobs, 1)
+    if any(n < 0 for n in counts) or 2 * (len(counts) + sum(counts)) != len(flat):
+        raise ProtocolError("malformed attachments")
+    out, pos = [], 0
+    for n in counts:
+        table, record_id = flat[pos].decode(), flat[pos + 1].decode()
+        pairs = flat[pos + 2 : pos + 2 + 2 * n]
+        out.append(
+            keys.PlainRecord(table, record_id, {pairs[i].decode(): pairs[i + 1] for i in range(0, 2 * n, 2)})
+        )
+        pos += 2 + 2 * n
+    return out
+
+
+def _sealed_pack(items: Sequence[keys.SealedRecord]) -> list[bytes]:
+    """Per record: table, id, wrapped key, then name and ciphertext of each field; counts as for plain."""
+    flat: list[bytes] = []
+    counts = []
+    for item in items:
+        flat.append(item.table.encode())
+        flat.append(item.record_id.encode())
+        flat.append(item.wrapped_dek)
+        for name, value in item.fields.items():
+            flat.append(name.encode())
+            flat.append(value)
+        counts.append(len(item.fields))
+    return [_pack_ints(counts), *_pack(flat)]
+
+
+def _sealed_unpack(blobs: Sequence[bytes]) -> list[keys.SealedRecord]:
+    counts, flat = _unpack_ints(blobs[0]) if blobs else [], _unpack(blobs, 1)
+    if any(n < 0 for n in counts) or 3 * len(counts) + 2 * sum(counts) != len(flat):
+        raise ProtocolError("malformed attachments")
+    out, pos = [], 0
+    for n in counts:
+        pairs = flat[pos + 3 : pos + 3 + 2 * n]
+        out.append(
+            keys.SealedRecord(
+                flat[pos].decode(),
+                flat[pos + 1].decode(),
+                flat[pos + 2],
+                {pairs[i].decode(): pairs[i + 1] for i in range(0, 2 * n, 2)},
+            )
+        )
+        pos += 3 + 2 * n
+    return out
+
+
 # --- the agent ---------------------------------------------------------------------------------------------
 
 
@@ -216,6 +318,8 @@ class Agent:
         self._last_used = 0.0
         self._via = ""
         self.stop_requested = threading.Event()
+        # Triage users' intake identities: unlocked apart from the master key, each for a limited time.
+        self._intake = intakekeys.IdentityHolder()
         self._ops: dict[str, Callable[[dict[str, Any]], Any]] = {
             "status": lambda a: self.status(),
             "unlock": lambda a: self._unlock(
@@ -250,11 +354,25 @@ class Agent:
             "cli_session_open": self._cli_session_open,
             "cli_session_check": self._cli_session_check,
             "cli_session_close": self._cli_session_close,
+            "intake_identity_unlock": lambda a: self._intake.unlock(
+                str(a["user_id"]),
+                _unb(a["sealed_secret"]),
+                str(a["passphrase"]),
+                seconds=float(a.get("seconds") or intakekeys.DEFAULT_UNLOCK_SECONDS),
+            ),
+            "intake_identity_lock": lambda a: self._intake.lock(
+                None if a.get("user_id") is None else str(a["user_id"])
+            ),
+            "intake_identity_remaining": lambda a: self._intake.remaining(str(a["user_id"])),
         }
         # Operations whose bulk bytes travel as attachments: (args, blobs) → (result, blobs).
         self._blob_ops: dict[str, Callable[[dict[str, Any], list[bytes]], tuple[Any, list[bytes]]]] = {
             "vault_seal_chunks": self._vault_seal_chunks,
             "vault_open_chunks": self._vault_open_chunks,
+            "seal_records_raw": self._seal_records_raw,
+            "open_records_raw": self._open_records_raw,
+            "blind_index_raw": self._blind_index_raw,
+            "intake_open": lambda a, blobs: (None, self._intake.open(str(a["user_id"]), blobs)),
         }
         # Command-line logins: user name → monotonic expiry. Only peers of the agent's own uid reach these,
         # so they record which staff member a command acts for after a password check, for the audit log.
@@ -295,6 +413,7 @@ class Agent:
         return self.status()
 
     def lock(self, reason: str) -> None:
+        self._intake.lock()  # the panic button drops the triage identities too
         with self._lock:
             self._cli_sessions.clear()  # the panic button also ends every command-line login
             if self._session is None:
@@ -306,6 +425,7 @@ class Agent:
     def expire(self) -> None:
         """Lock when idle too long or unlocked too long; called by the watchdog."""
         now = time.monotonic()
+        self._intake.purge()
         with self._lock:
             if self._session is None:
                 return
@@ -327,6 +447,32 @@ class Agent:
         items = [keys.PlainRecord(t, r, _fields_in(f)) for t, r, f in a["items"]]
         sealed = self._with_session(lambda s: s.seal_records(items))
         return [[_b(x.wrapped_dek), _fields_out(x.fields)] for x in sealed]
+
+    def _seal_records_raw(self, a: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
+        # The reply lists per record the wrapped key, then the ciphertexts in the request's field order.
+        items = _plain_unpack(blobs)
+        sealed = self._with_session(lambda s: s.seal_records(items))
+        flat = []
+        for item, out in zip(items, sealed, strict=True):
+            flat.append(out.wrapped_dek)
+            flat.extend(out.fields[name] for name in item.fields)
+        return None, _pack(flat)
+
+    def _open_records_raw(self, a: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
+        # The reply lists the plaintexts in the request's field order.
+        items = _sealed_unpack(blobs)
+        opened = self._with_session(lambda s: s.open_records(items))
+        return None, _pack([p[name] for item, p in zip(items, opened, strict=True) for name in item.fields])
+
+    def _blind_index_raw(self, a: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
+        values = [v.decode() for v in _unpack(blobs)]
+        version = a.get("version")
+        indexes = self._with_session(
+            lambda s: s.blind_index(
+                str(a["purpose"]), values, version=None if version is None else int(version)
+            )
+        )
+        return None, [_pack_ints(indexes)]
 
     def _sign(self, a: dict[str, Any]) -> Any:
         messages = [_unb(m) for m in a["messages"]]
@@ -640,21 +786,44 @@ class AgentClient:
     # key operations
 
     def seal_records(self, items: Sequence[keys.PlainRecord]) -> list[keys.SealedRecord]:
-        result = self.call(
-            "seal_records", items=[[i.table, i.record_id, _fields_out(i.fields)] for i in items]
-        )
-        return [
-            keys.SealedRecord(i.table, i.record_id, _unb(w), _fields_in(f))
-            for i, (w, f) in zip(items, result, strict=True)
-        ]
+        if not items:
+            return []
+        _, reply = self.call_blobs("seal_records_raw", _plain_pack(items))
+        flat = _unpack(reply)
+        if len(flat) != sum(1 + len(i.fields) for i in items):
+            raise ProtocolError("the key agent returned the wrong number of fields")
+        out, pos = [], 0
+        for item in items:
+            n = len(item.fields)
+            sealed = dict(zip(item.fields, flat[pos + 1 : pos + 1 + n], strict=True))
+            out.append(keys.SealedRecord(item.table, item.record_id, flat[pos], sealed))
+            pos += 1 + n
+        return out
 
     def open_records(self, items: Sequence[keys.SealedRecord]) -> list[dict[str, bytes]]:
-        return [_fields_in(f) for f in self.call("open_records", items=_sealed_out(items))]
+        if not items:
+            return []
+        _, reply = self.call_blobs("open_records_raw", _sealed_pack(items))
+        flat = _unpack(reply)
+        if len(flat) != sum(len(i.fields) for i in items):
+            raise ProtocolError("the key agent returned the wrong number of fields")
+        out, pos = [], 0
+        for item in items:
+            n = len(item.fields)
+            out.append(dict(zip(item.fields, flat[pos : pos + n], strict=True)))
+            pos += n
+        return out
 
     def blind_index(self, purpose: str, values: Sequence[str], *, version: int | None = None) -> list[int]:
-        return [
-            int(v) for v in self.call("blind_index", purpose=purpose, values=list(values), version=version)
-        ]
+        if not values:
+            return []
+        _, reply = self.call_blobs(
+            "blind_index_raw", _pack([v.encode() for v in values]), purpose=purpose, version=version
+        )
+        indexes = _unpack_ints(reply[0]) if reply else []
+        if len(indexes) != len(values):
+            raise ProtocolError("the key agent returned the wrong number of index values")
+        return indexes
 
     def sign(self, messages: Sequence[bytes]) -> tuple[int, list[bytes]]:
         version, sigs = self.call("sign", messages=[_b(m) for m in messages])
@@ -703,6 +872,34 @@ class AgentClient:
         if len(plain) != len(blobs):
             raise ProtocolError("the key agent returned the wrong number of chunks")
         return plain
+
+    def intake_identity_unlock(
+        self, user_id: str, sealed_secret: bytes, passphrase: str, *, seconds: float | None = None
+    ) -> float:
+        """Unlock a triage user's intake identity inside the agent; returns the seconds it stays open."""
+        result = self.call(
+            "intake_identity_unlock",
+            user_id=user_id,
+            sealed_secret=_b(sealed_secret),
+            passphrase=passphrase,
+            seconds=seconds,
+        )
+        return float(result)
+
+    def intake_open(self, user_id: str, sealed: Sequence[bytes]) -> list[bytes]:
+        """Open age-sealed intake blobs with ``user_id``'s unlocked identity (it stays in the agent)."""
+        if not sealed:
+            return []
+        _, plain = self.call_blobs("intake_open", sealed, user_id=user_id)
+        if len(plain) != len(sealed):
+            raise ProtocolError("the key agent returned the wrong number of blobs")
+        return plain
+
+    def intake_identity_lock(self, user_id: str | None = None) -> None:
+        self.call("intake_identity_lock", user_id=user_id)
+
+    def intake_identity_remaining(self, user_id: str) -> float:
+        return float(self.call("intake_identity_remaining", user_id=user_id))
 
     def rotation_begin(self) -> keys.RotationState:
         current, live, resumed = self.call("rotation_begin")

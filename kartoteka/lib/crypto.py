@@ -15,7 +15,7 @@ import secrets
 import struct
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyrage
@@ -63,14 +63,21 @@ def record_id_new() -> uuid.UUID:
     Never sequential, so ids reveal no counts; the time prefix keeps B-tree inserts local. Where even the
     creation time must not show (public intake), use :func:`opaque_id_new`.
     """
+    return record_ids_new(1)[0]
+
+
+def record_ids_new(count: int) -> list[uuid.UUID]:
+    """``count`` ids as :func:`record_id_new` gives them, from one read of the system's random source
+    (a bulk import makes three ids per row)."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(secrets.token_bytes(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76  # version 7
-    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
-    value |= 0b10 << 62  # RFC 4122 variant
-    value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
-    return uuid.UUID(int=value)
+    prefix = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | 0b10 << 62  # time, version 7, RFC 4122 variant
+    pool = secrets.token_bytes(10 * count)
+    out = []
+    for i in range(0, 10 * count, 10):
+        rand = int.from_bytes(pool[i : i + 10], "big")
+        # rand_a (12 bits) above the variant, rand_b (62 bits) below it
+        out.append(uuid.UUID(int=prefix | ((rand >> 62) & 0xFFF) << 64 | rand & ((1 << 62) - 1)))
+    return out
 
 
 def opaque_id_new() -> uuid.UUID:
@@ -134,11 +141,10 @@ class FieldContext:
 
 def field_encrypt(key: bytes, plaintext: bytes, context: FieldContext, *, key_version: int) -> bytes:
     """AES-256-GCM; output = format byte, key version, nonce, ciphertext and tag."""
-    _require_key(key)
-    header = _FIELD_HEADER.pack(_FIELD_FORMAT, key_version)
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    body = AESGCM(key).encrypt(nonce, plaintext, header + context.associated_data(key_version))
-    return header + nonce + body
+    fields = {context.field: plaintext}
+    return fields_encrypt(key, fields, context.table, context.record_id, key_version=key_version)[
+        context.field
+    ]
 
 
 def field_key_version(blob: bytes) -> int:
@@ -152,36 +158,84 @@ def field_key_version(blob: bytes) -> int:
 
 
 def field_decrypt(key: bytes, blob: bytes, context: FieldContext) -> bytes:
+    return fields_decrypt(key, {context.field: blob}, context.table, context.record_id)[context.field]
+
+
+def fields_encrypt(
+    key: bytes, fields: Mapping[str, bytes], table: str, record_id: str, *, key_version: int
+) -> dict[str, bytes]:
+    """:func:`field_encrypt` of each of one record's fields under its data key, with one cipher set-up
+    (the set-up costs more than encrypting a short name)."""
     _require_key(key)
-    version = field_key_version(blob)
-    header = blob[: _FIELD_HEADER.size]
-    nonce = blob[_FIELD_HEADER.size : _FIELD_HEADER.size + NONCE_BYTES]
-    body = blob[_FIELD_HEADER.size + NONCE_BYTES :]
-    try:
-        return AESGCM(key).decrypt(nonce, body, header + context.associated_data(version))
-    except InvalidTag:
-        raise IntegrityError(
-            f"cannot decrypt {context.table}.{context.field} of {context.record_id}: "
-            "tampered, moved from another record or field, or wrong key"
-        ) from None
+    if not fields:
+        return {}
+    header = _FIELD_HEADER.pack(_FIELD_FORMAT, key_version)
+    aead = AESGCM(key)
+    nonces = secrets.token_bytes(NONCE_BYTES * len(fields))
+    out = {}
+    for i, (name, plaintext) in enumerate(fields.items()):
+        nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
+        aad = header + FieldContext(table, record_id, name).associated_data(key_version)
+        out[name] = header + nonce + aead.encrypt(nonce, plaintext, aad)
+    return out
+
+
+def fields_decrypt(key: bytes, blobs: Mapping[str, bytes], table: str, record_id: str) -> dict[str, bytes]:
+    """:func:`field_decrypt` of each of one record's fields, with one cipher set-up."""
+    _require_key(key)
+    if not blobs:
+        return {}
+    aead = AESGCM(key)
+    out = {}
+    for name, blob in blobs.items():
+        context = FieldContext(table, record_id, name)
+        version = field_key_version(blob)
+        header = blob[: _FIELD_HEADER.size]
+        nonce = blob[_FIELD_HEADER.size : _FIELD_HEADER.size + NONCE_BYTES]
+        try:
+            out[name] = aead.decrypt(
+                nonce, blob[_FIELD_HEADER.size + NONCE_BYTES :], header + context.associated_data(version)
+            )
+        except InvalidTag:
+            raise IntegrityError(
+                f"cannot decrypt {table}.{name} of {record_id}: "
+                "tampered, moved from another record or field, or wrong key"
+            ) from None
+    return out
+
+
+class KeyWrapper:
+    """:func:`key_wrap` / :func:`key_unwrap` under one key-encrypting key, set up once for many keys (a
+    batch of records each with its own data key). Holds the cipher, not a copy the caller could wipe:
+    drop it when the key is wiped."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, kek: bytes) -> None:
+        _require_key(kek)
+        self._aead = AESGCM(kek)
+
+    def wrap(self, key: bytes, *, context: bytes) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return bytes([_WRAP_FORMAT]) + nonce + self._aead.encrypt(nonce, key, b"kartoteka-wrap\x1f" + context)
+
+    def unwrap(self, wrapped: bytes, *, context: bytes) -> bytes:
+        if len(wrapped) < 1 + NONCE_BYTES + TAG_BYTES or wrapped[0] != _WRAP_FORMAT:
+            raise MalformedError("not a wrapped key")
+        nonce, body = wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, body, b"kartoteka-wrap\x1f" + context)
+        except InvalidTag:
+            raise IntegrityError("cannot unwrap key: wrong key, wrong context or tampered") from None
 
 
 def key_wrap(kek: bytes, key: bytes, *, context: bytes) -> bytes:
     """Encrypt a key under a key-encrypting key, bound to ``context`` (e.g. the slot or record id)."""
-    _require_key(kek)
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    return bytes([_WRAP_FORMAT]) + nonce + AESGCM(kek).encrypt(nonce, key, b"kartoteka-wrap\x1f" + context)
+    return KeyWrapper(kek).wrap(key, context=context)
 
 
 def key_unwrap(kek: bytes, wrapped: bytes, *, context: bytes) -> bytes:
-    _require_key(kek)
-    if len(wrapped) < 1 + NONCE_BYTES + TAG_BYTES or wrapped[0] != _WRAP_FORMAT:
-        raise MalformedError("not a wrapped key")
-    nonce, body = wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :]
-    try:
-        return AESGCM(kek).decrypt(nonce, body, b"kartoteka-wrap\x1f" + context)
-    except InvalidTag:
-        raise IntegrityError("cannot unwrap key: wrong key, wrong context or tampered") from None
+    return KeyWrapper(kek).unwrap(wrapped, context=context)
 
 
 def chunk_encrypt(key: bytes, chunk: bytes, *, associated_data: bytes) -> bytes:
@@ -210,6 +264,20 @@ def blind_index(key: bytes, value: str) -> int:
     _require_key(key)
     digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()
     return int.from_bytes(digest[:BLIND_INDEX_BYTES], "big", signed=True)
+
+
+def blind_indexer(key: bytes) -> Callable[[str], int]:
+    """:func:`blind_index` under one key, for many values: the keyed HMAC state is computed once and
+    copied per value, which halves the cost of a batch of short terms."""
+    _require_key(key)
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def index(value: str) -> int:
+        h = keyed.copy()
+        h.update(value.encode("utf-8"))
+        return int.from_bytes(h.digest()[:BLIND_INDEX_BYTES], "big", signed=True)
+
+    return index
 
 
 # --- signatures ------------------------------------------------------------------------------------------

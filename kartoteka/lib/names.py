@@ -3,8 +3,13 @@
 The one place that knows how Russian names are written. Everything else (people, ingest, linkage, search)
 calls the functions here:
 
-- :func:`index_terms` — the few terms a stored name is blind-indexed under (one per full name part);
+- :func:`stored_terms` — every term a stored name is blind-indexed under: :func:`index_terms` (one per
+  full name part) and :func:`initial_terms` (surname with the given and patronymic initials);
+- :func:`record_terms` — :func:`stored_terms` of a record's name and aliases, the one list every writer
+  (create, bulk import, rotation) indexes;
 - :func:`lookup_terms` — the terms a search must find (full parts only; optionally diminutives expanded);
+- :func:`search_terms` — what a search looks up: full-part terms, or for a surname with initials the
+  composite initials terms, each as a set of alternatives;
 - :func:`compatible` — the in-memory check after candidates are fetched and decrypted;
 - :func:`parse` — surname / given / patronymic / initials / sex guess / script;
 - :func:`display_forms` — official romanisations of a Cyrillic name (via ``iuliia``).
@@ -36,19 +41,28 @@ Role = Literal["surname", "given", "patronymic"]
 
 # Versioned so that a later change of the skeleton can be indexed next to the old one and swapped.
 TERM_PREFIX = "n1:"
+# Composite terms for initials queries: surname key, then the given name's and the patronymic's first sound
+# class ("*" where the stored name has neither the part nor a definite initial, so it matches any).
+INITIAL_PREFIX = "i1:"
+_ANY_SOUND = "*"
 
 DIMINUTIVES_CSV = Path(__file__).resolve().parent.parent / "data" / "diminutives.csv"
 
 __all__ = [
+    "INITIAL_PREFIX",
     "TERM_PREFIX",
     "ParsedName",
     "compatible",
     "display_forms",
     "index_terms",
+    "initial_terms",
     "lookup_terms",
     "normalise",
     "parse",
     "part_key",
+    "record_terms",
+    "search_terms",
+    "stored_terms",
 ]
 
 
@@ -82,9 +96,18 @@ def _inner_quotes(text: str) -> str:
     return _INNER_QUOTE_RE.sub("ʺ", text) if '"' in text else text
 
 
+# str.translate with a mapping costs microseconds per call on Cyrillic text; most names need none of it.
+_TEXT_TABLE_RE = re.compile("[" + re.escape("".join(map(chr, _TEXT_TABLE))) + "]")
+_DASH_TABLE_RE = re.compile("[" + re.escape("".join(map(chr, _DASH_TABLE))) + "]")
+
+
+def _translate(text: str, table: dict[int, str], pattern: re.Pattern[str]) -> str:
+    return text.translate(table) if pattern.search(text) else text
+
+
 def normalise(raw: str) -> str:
     """Lower case, NFC, one space between words, dashes unified, wrapping quotes and MRZ fillers dropped."""
-    text = _inner_quotes(unicodedata.normalize("NFC", raw)).lower().translate(_TEXT_TABLE)
+    text = _translate(_inner_quotes(unicodedata.normalize("NFC", raw)).lower(), _TEXT_TABLE, _TEXT_TABLE_RE)
     return " ".join(text.split())
 
 
@@ -513,7 +536,9 @@ def _sex_of(parts: Iterable[_Part]) -> Sex | None:
 
 @lru_cache(maxsize=1 << 14)
 def _analyse(raw: str) -> _Analysis:
-    original = " ".join(_inner_quotes(unicodedata.normalize("NFC", raw)).translate(_DASH_TABLE).split())
+    original = " ".join(
+        _translate(_inner_quotes(unicodedata.normalize("NFC", raw)), _DASH_TABLE, _DASH_TABLE_RE).split()
+    )
     text = normalise(raw)
     mode = _mode(text)
     marked_surname, rest = _split_surname(original.replace("«", " ").replace("»", " ").replace('"', " "))
@@ -661,6 +686,81 @@ def compatible(
     if any(a.role == b.role for a in left_over for b in right_over):
         return False
     return _initials_agree(q.initials, c) and _initials_agree(c.initials, q)
+
+
+# --- initials terms ---------------------------------------------------------------------------------------
+
+
+def _role_sound(analysis: _Analysis, role: Role) -> str:
+    """The first sound class :func:`compatible` checks an initial of ``role`` against: the first part of that
+    role, else an initial of that role; "*" when neither (or a bare J/Y) constrains it."""
+    part = next((p for p in analysis.parts if p.role == role), None)
+    if part is not None:
+        return part.key[0]
+    mark = next((i for i in analysis.initials if i.role == role), None)
+    return mark.sound if mark is not None else _ANY_SOUND
+
+
+def initial_terms(raw: str) -> list[str]:
+    """Composite terms of a stored name for initials queries: per surname half, (surname, given initial) and
+    (surname, given initial, patronymic initial), an absent or open initial written "*".
+
+    They say no more than the surname term beside the first sound of two other parts, and they let
+    "Иванов П. С." fetch the Ивановы whose initials can agree instead of every Иванов.
+    """
+    analysis = _analyse(raw)
+    given, patronymic = _role_sound(analysis, "given"), _role_sound(analysis, "patronymic")
+    terms: list[str] = []
+    for part in analysis.parts:
+        if part.role != "surname":
+            continue
+        for half in part.key.split("-"):
+            for term in (f"{INITIAL_PREFIX}{half}:{given}", f"{INITIAL_PREFIX}{half}:{given}:{patronymic}"):
+                if half and term not in terms:
+                    terms.append(term)
+    return terms
+
+
+def stored_terms(raw: str) -> list[str]:
+    """Every blind-index term of one stored name (or alias): :func:`index_terms` then :func:`initial_terms`."""
+    return index_terms(raw) + initial_terms(raw)
+
+
+def record_terms(full_name: str, aliases: Iterable[str] = ()) -> list[str]:
+    """Every blind-index term of a record: its name's and each alias's :func:`stored_terms`, without repeats.
+
+    The one list that record creation, the bulk import and key rotation index, so they cannot drift apart.
+    """
+    seen: dict[str, None] = {}
+    for value in (full_name, *aliases):
+        for term in stored_terms(value):
+            seen.setdefault(term, None)
+    return list(seen)
+
+
+def search_terms(raw: str, *, diminutives: bool = False) -> list[tuple[str, ...]]:
+    """What a search looks up: a record is a candidate when, for every tuple, it holds one of its terms.
+
+    A surname with definite initials ("Иванов П. С.", "P.S. Ivanov") looks up the composite initials terms
+    of each surname half: the given and patronymic initials, or "*" for a stored name that leaves one open,
+    so every record :func:`compatible` could accept through its surname is still fetched. Anything else
+    looks up :func:`lookup_terms`, one term per tuple.
+    """
+    analysis = _analyse(raw)
+    given, patronymic = _role_sound(analysis, "given"), _role_sound(analysis, "patronymic")
+    only_surname = len(analysis.parts) == 1 and analysis.parts[0].role == "surname"
+    if not (only_surname and analysis.initials and given != _ANY_SOUND):
+        return [(t,) for t in lookup_terms(raw, diminutives=diminutives)]
+    out: list[tuple[str, ...]] = []
+    for half in dict.fromkeys(h for h in analysis.parts[0].key.split("-") if h):
+        base = INITIAL_PREFIX + half
+        if patronymic == _ANY_SOUND:
+            out.append((f"{base}:{given}", f"{base}:{_ANY_SOUND}"))
+        else:
+            out.append(
+                tuple(f"{base}:{g}:{p}" for g in (given, _ANY_SOUND) for p in (patronymic, _ANY_SOUND))
+            )
+    return out
 
 
 # --- romanisation for display ---------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from kartoteka.core.fields import Sealed, date_bound_field, edtf_field, id_field
 
 class Person(models.Model):
     id = id_field()
-    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes on team or status: the (team, status) index below serves both.
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="+", db_index=False)
     # The current best view of coded facts, maintained by people.services from records and status history.
-    status = models.CharField(max_length=20, default="unknown", db_index=True)
+    status = models.CharField(max_length=20, default="unknown")
     sex = models.CharField(max_length=1, blank=True, default="")
     home_region = models.ForeignKey("registry.Region", null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

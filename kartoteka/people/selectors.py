@@ -3,7 +3,8 @@
 Identity fields (names, aliases, birth dates, notes) are decrypted only for users who may see identities
 (``access.sees_identities``); for analysts every such field of a view is None.
 
-Name search (:func:`person_find`) never decrypts the table: the query's terms are blind-indexed by the key
+Name search (:func:`person_find`) never decrypts the table: the query's terms (``names.search_terms``: full
+name parts, or for a surname with initials the composite initials terms) are blind-indexed by the key
 agent, their posting lists are intersected in SQL (driven by the rarest term, each further term an index
 probe) over records the user may see, and only a bounded number of candidates is decrypted and checked
 with ``names.compatible``. Analysts are refused (PermissionDenied): a name search is itself an identity
@@ -272,7 +273,7 @@ class TermIndex:
     production; the search bench plugs in a plaintext shadow to price the encryption."""
 
     values: Callable[[list[str]], list[object]]
-    postings: Callable[[object], QuerySet[Any]]  # rows with columns term, record_id
+    postings: Callable[[Sequence[object]], QuerySet[Any]]  # rows (term, record_id) holding any of the values
     candidates: Callable[[list[uuid.UUID]], list[Candidate]]
 
 
@@ -280,9 +281,12 @@ def _blind_values(terms: list[str]) -> list[object]:
     return list(sealing.terms_index(NAME_PURPOSE, terms))
 
 
-def _blind_postings(value: object) -> QuerySet[NameTerm]:
-    assert isinstance(value, int)
-    return NameTerm.objects.filter(term=value)
+def _blind_postings(values: Sequence[object]) -> QuerySet[NameTerm]:
+    terms = [v for v in values if isinstance(v, int)]
+    assert len(terms) == len(values)
+    if len(terms) == 1:
+        return NameTerm.objects.filter(term=terms[0])
+    return NameTerm.objects.filter(term__in=terms)
 
 
 def _decrypted(record_ids: list[uuid.UUID]) -> list[Candidate]:
@@ -341,9 +345,10 @@ def _matches(query: str, candidate: Candidate, birth_year: int | None) -> bool:
 
 
 def _candidate_ids(
-    user: User, index: TermIndex, values: list[object], *, after: uuid.UUID | None, size: int
+    user: User, index: TermIndex, values: list[list[object]], *, after: uuid.UUID | None, size: int
 ) -> list[uuid.UUID]:
-    """Record ids holding every term, visible to the user, in id order after ``after``."""
+    """Record ids holding one value of every group, visible to the user, in id order after ``after``
+    (a record holding two values of one group may come twice; callers visit each once)."""
     counts = [index.postings(v).values("pk")[:RAREST_PROBE].count() for v in values]
     if 0 in counts:
         return []
@@ -363,10 +368,14 @@ def person_find_with(
     """:func:`person_find` over a given term index (see :class:`TermIndex`)."""
     if not access.sees_identities(user):
         raise PermissionDenied("name search is not available to analysts")
-    terms = names.lookup_terms(query)
-    if not terms or limit < 1:
+    groups = names.search_terms(query)
+    if not groups or limit < 1:
         return []
-    values = index.values(terms)
+    flat = index.values([t for group in groups for t in group])
+    values, pos = [], 0
+    for group in groups:
+        values.append(flat[pos : pos + len(group)])
+        pos += len(group)
     hits: list[PersonHit] = []
     seen: set[uuid.UUID] = set()
     decrypted, after = 0, None
@@ -377,7 +386,7 @@ def person_find_with(
             break
         decrypted += len(ids)
         after = ids[-1]
-        for candidate in sorted(index.candidates(ids), key=lambda c: c.record_id):
+        for candidate in sorted(index.candidates(list(dict.fromkeys(ids))), key=lambda c: c.record_id):
             if candidate.person_id is None or candidate.person_id in seen:
                 continue
             if _matches(query, candidate, birth_year):

@@ -5,7 +5,7 @@ recomputed from its records and status history after every write (:func:`_best_v
 
 ``person_bulk_create`` is the import path: it writes the same rows as ``person_create`` (a test reads both
 back through the ORM and compares), but per batch of rows: one ``seal_records`` and one ``blind_index``
-round trip to the key agent, raw ``executemany`` inserts, and ONE audit entry per batch (action
+round trip to the key agent, raw ``executemany`` inserts (``COPY`` on PostgreSQL), and ONE audit entry per batch (action
 ``person.bulk_create``, object type ``batch``, a fresh batch id, ``{"count": n}``) rather than one per
 person — a million signed entries would double the import's cost and the chain's size while saying no
 more than "this actor imported n persons in this batch"; the records themselves carry ``created_by`` and
@@ -35,7 +35,8 @@ from kartoteka.accounts.models import Team, User
 from kartoteka.audit.services import entry_append
 from kartoteka.core import sealing
 from kartoteka.core.fields import new_id, partial_date_columns
-from kartoteka.lib import keys, names, vocab
+from kartoteka.law.services import ledger_mark_stale
+from kartoteka.lib import crypto, keys, names, vocab
 from kartoteka.lib.agent import AgentClient
 from kartoteka.lib.partialdate import PartialDate
 from kartoteka.people.models import NameTerm, Person, Record, StatusEntry
@@ -121,10 +122,7 @@ def _sealed_fields(data: PersonInput) -> dict[str, bytes]:
 
 
 def _terms(data: PersonInput) -> list[str]:
-    terms = names.index_terms(data.full_name)
-    for alias in data.aliases:
-        terms.extend(t for t in names.index_terms(alias) if t not in terms)
-    return terms
+    return names.record_terms(data.full_name, data.aliases)
 
 
 def _record_create(
@@ -230,6 +228,7 @@ def record_add(*, actor: User, person: Person, data: PersonInput) -> Record:
             )
         _best_view_refresh(person)
         entry_append(actor=str(actor.id), action="record.add", object_type="record", object_id=str(record.id))
+        ledger_mark_stale(person.id)  # articles and status may have changed
     return record
 
 
@@ -247,6 +246,7 @@ def status_add(
         entry_append(
             actor=str(actor.id), action="status.add", object_type="status_entry", object_id=str(entry.id)
         )
+        ledger_mark_stale(person.id)
     return entry
 
 
@@ -255,7 +255,7 @@ def status_add(
 
 @dataclass(slots=True)
 class _Built:
-    """One batch's rows, ready for executemany."""
+    """One batch's rows, ready for executemany or COPY."""
 
     count: int
     persons: list[Sequence[Any]]
@@ -302,6 +302,7 @@ class _Writer:
         self.regions = set(Region.objects.values_list("code", flat=True))
         self.sources_ok: set[uuid.UUID] = set()
         self.edtf: dict[PartialDate, bytes] = {}
+        self.terms_seen: dict[str, list[str]] = {}
         # Origins of the batch checked last: it may not be written yet when the next one is checked.
         self.previous_origins: set[tuple[str, int]] = set()
         q = self.db.ops.quote_name
@@ -324,11 +325,22 @@ class _Writer:
             ["id", "person_id", "status", "date_edtf", "date_start", "date_end", "source_id", "created_at"],
         )
 
-    @staticmethod
-    def _insert(q: Callable[[str], str], model: Any, columns: list[str]) -> str:
+    def _insert(self, q: Callable[[str], str], model: Any, columns: list[str]) -> str:
+        """The statement one batch of ``model`` rows goes through: COPY on PostgreSQL (psycopg's
+        executemany costs a round trip per row there), a prepared INSERT elsewhere."""
         cols = ", ".join(q(c) for c in columns)
+        if self.db.vendor == "postgresql":
+            return f"COPY {q(model._meta.db_table)} ({cols}) FROM STDIN"
         marks = ", ".join(["%s"] * len(columns))
         return f"INSERT INTO {q(model._meta.db_table)} ({cols}) VALUES ({marks})"  # noqa: S608 - model names
+
+    def _rows_write(self, cursor: Any, sql: str, rows: list[Sequence[Any]]) -> None:
+        if not sql.startswith("COPY"):
+            cursor.executemany(sql, rows)
+            return
+        with cursor.cursor.copy(sql) as copy:  # the psycopg 3 cursor under Django's wrapper
+            for row in rows:
+                copy.write_row(row)
 
     def _articles(self, articles: tuple[str, ...]) -> object:
         return self.articles_field.get_db_prep_save(list(articles), self.db) if articles else self.empty_json
@@ -383,10 +395,22 @@ class _Writer:
             fields["notes"] = data.notes.encode("utf-8")
         return fields
 
+    def _row_terms(self, data: PersonInput) -> list[str]:
+        """As :func:`_terms`, remembered per name for this import only (dropped with it): common names
+        recur, and parsing a name costs more than the rest of its row."""
+        if data.aliases:
+            return _terms(data)
+        terms = self.terms_seen.get(data.full_name)
+        if terms is None:
+            if len(self.terms_seen) >= 100_000:
+                self.terms_seen.clear()
+            terms = self.terms_seen[data.full_name] = _terms(data)
+        return terms
+
     def prepare(self, rows: list[PersonInput]) -> _Pending:
         """Ids, terms and the plaintext items to seal (caller's thread)."""
-        record_ids = [new_id() for _ in rows]
-        row_terms = [_terms(d) for d in rows]
+        record_ids = crypto.record_ids_new(len(rows))
+        row_terms = [self._row_terms(d) for d in rows]
         items = [
             keys.PlainRecord(RECORD_TABLE, str(rid), self._fields(d))
             for d, rid in zip(rows, record_ids, strict=True)
@@ -411,10 +435,11 @@ class _Writer:
         values = dict(zip(pending.unique_terms, pending.values, strict=True))
         uid, team_id, actor_id = self.uid, self.uid(self.team.id), self.uid(self.actor.id)
         now = self.db.ops.adapt_datetimefield_value(timezone.now())
-        for data, rid, seal, terms in zip(
-            rows, pending.record_ids, pending.sealed, pending.terms, strict=True
+        person_ids = crypto.record_ids_new(len(rows))
+        for data, rid, pid, seal, terms in zip(
+            rows, pending.record_ids, person_ids, pending.sealed, pending.terms, strict=True
         ):
-            p, r = uid(new_id()), uid(rid)
+            p, r = uid(pid), uid(rid)
             region = data.home_region_code
             built.persons.append((p, team_id, data.status, data.sex, region, now))
             f = seal.fields
@@ -438,11 +463,11 @@ class _Writer:
         if built.count == 0:
             return 0
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(self.sql_person, built.persons)
-            cursor.executemany(self.sql_record, built.records)
-            cursor.executemany(self.sql_term, built.terms)
+            self._rows_write(cursor, self.sql_person, built.persons)
+            self._rows_write(cursor, self.sql_record, built.records)
+            self._rows_write(cursor, self.sql_term, built.terms)
             if built.statuses:
-                cursor.executemany(self.sql_status, built.statuses)
+                self._rows_write(cursor, self.sql_status, built.statuses)
             entry_append(
                 actor=str(self.actor.id),
                 action="person.bulk_create",
