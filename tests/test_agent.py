@@ -412,3 +412,9 @@ def test_it_runs_the_agent_and_keys_commands(
     finally:
         with contextlib.suppress(agent.AgentError):
             agent.AgentClient(base_dir / "keys" / "run" / "agent.sock").shutdown()
+
+
+def test_it_refuses_a_socket_path_too_long_for_unix_sockets(tmp_path: Path) -> None:
+    long_path = tmp_path / ("d" * 120) / "agent.sock"
+    with pytest.raises(agent.AgentError, match="bytes long"):
+        agent.spawn(tmp_path / "keys", long_path)

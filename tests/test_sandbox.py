@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import struct
+import tempfile
 import time
 import zipfile
 import zlib
@@ -82,11 +84,17 @@ def _jpeg_with_exif() -> bytes:
 
 
 @pytest.fixture
-def shm_clean() -> Iterator[None]:
-    before = {p.name for p in sandbox.SCRATCH_ROOT.glob("kartoteka-sandbox-*")}
-    yield
-    after = {p.name for p in sandbox.SCRATCH_ROOT.glob("kartoteka-sandbox-*")}
-    assert after <= before, "a sandbox scratch directory was left behind"
+def shm_clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # A private tmpfs root per test, so parallel test processes cannot see each other's scratch dirs.
+    root = Path(tempfile.mkdtemp(prefix="kartoteka-test-shm-", dir=sandbox.SCRATCH_ROOT))
+    root.chmod(0o711)
+    monkeypatch.setattr(sandbox, "SCRATCH_ROOT", root)
+    try:
+        yield
+        left = [p.name for p in root.iterdir()]
+        assert not left, f"a sandbox scratch directory was left behind: {left}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- file types and names ----------------------------------------------------------------------------------

@@ -613,6 +613,18 @@ def _harden_process() -> None:
         libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
+# sun_path holds 108 bytes on Linux, NUL included; longer paths fail in confusing ways, so refuse them early.
+SOCKET_PATH_MAX = 107
+
+
+def socket_path_check(path: Path) -> None:
+    if len(os.fsencode(str(path))) > SOCKET_PATH_MAX:
+        raise AgentError(
+            f"the agent socket path is {len(os.fsencode(str(path)))} bytes long; Unix sockets allow "
+            f"{SOCKET_PATH_MAX}: choose a shorter KARTOTEKA_AGENT_SOCKET or data directory"
+        )
+
+
 def _socket_answers(path: Path) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(1.0)
@@ -928,6 +940,7 @@ def spawn(
     ``detach`` puts it in its own session so it outlives the caller (``kartoteka agent start``). Nothing
     secret goes on its command line.
     """
+    socket_path_check(socket_path)
     if _socket_answers(socket_path):
         raise AgentError("another key agent already answers on this socket")
     cmd = [

@@ -14,7 +14,7 @@ import tempfile
 os.environ.setdefault("KARTOTEKA_SECRET_KEY", secrets.token_hex(32))
 # A private temporary directory per test process, removed at exit: the canary scans look through $TMPDIR,
 # and must see what this run wrote, not what other programs left in /tmp.
-_private_tmp = tempfile.mkdtemp(prefix="kartoteka-tmp-")
+_private_tmp = tempfile.mkdtemp(prefix="kt-")  # short: Unix socket paths must stay under 108 bytes
 os.chmod(_private_tmp, 0o711)  # noqa: S103 traversable, not listable: the agent tests reach in as another uid
 os.environ["TMPDIR"] = _private_tmp
 tempfile.tempdir = _private_tmp
