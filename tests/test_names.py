@@ -341,6 +341,21 @@ def test_it_reaches_every_compatible_name_by_initials_terms(variants: list[dict[
     assert missed == []
 
 
+def test_it_reads_plain_names_as_the_full_parse_does(variants: list[dict[str, str]]) -> None:
+    """initial_terms skips the full parse for plain names; the roles it finds must be the parse's."""
+    stored = {r["cyrillic"] for r in variants} | {r["variant"] for r in variants}
+    stored |= {"IVANOV PETR SERGEEVICH", "Анна-Мария Петрова", "Иванов-Петров Пётр Сергеевич", "Petr Ivanov"}
+    plain = {name: parts for name in sorted(stored) if (parts := names._plain_parts(name)) is not None}
+    assert len(plain) > len(stored) // 2
+    assert "Иванов П. С." not in plain and names._plain_parts("Иванов, Пётр") is None
+    differ = [
+        n for n, parts in plain.items() if parts != names._analyse(n).parts or names._analyse(n).initials
+    ]
+    assert differ == []
+    full_parse = {n: names.index_terms(n) + names._initials_of(names._analyse(n).parts, ()) for n in plain}
+    assert {n: names.stored_terms(n) for n in plain} == full_parse
+
+
 def test_it_looks_up_initials_by_composite_terms_only_when_they_are_definite() -> None:
     assert names.search_terms("Иванов П. С.") == names.search_terms("Ivanov P.S.")
     assert names.search_terms("Иванов П. С.") == names.search_terms("П. С. Иванов")

@@ -701,17 +701,32 @@ def _role_sound(analysis: _Analysis, role: Role) -> str:
     return mark.sound if mark is not None else _ANY_SOUND
 
 
-def initial_terms(raw: str) -> list[str]:
-    """Composite terms of a stored name for initials queries: per surname half, (surname, given initial) and
-    (surname, given initial, patronymic initial), an absent or open initial written "*".
+# Words of letters joined by single spaces or hyphens: no comma, MRZ filler, quote, dot or initial, so
+# nothing marks the surname and the roles follow from the words' keys alone (:func:`_roles_free`).
+_PLAIN_NAME_RE = re.compile(r"[^\W\d_]{2,}(?:-[^\W\d_]{2,})*(?: [^\W\d_]{2,}(?:-[^\W\d_]{2,})*)*")
 
-    They say no more than the surname term beside the first sound of two other parts, and they let
-    "Иванов П. С." fetch the Ивановы whose initials can agree instead of every Иванов.
-    """
-    analysis = _analyse(raw)
+
+def _plain_parts(raw: str) -> tuple[_Part, ...] | None:
+    """The parts :func:`_analyse` finds in a plain name, without its full parse (a bulk import indexes
+    millions of plain names); None when the name is not plain."""
+    text = unicodedata.normalize("NFC", raw)
+    if not _PLAIN_NAME_RE.fullmatch(text):
+        return None
+    mode = _mode(text.lower())
+    words = text.split(" ")
+    kept = [(w, k) for w in words if (k := _word_key(w, mode))]
+    keys = [k for _, k in kept]
+    upper = all(w.isupper() for w, _ in kept)
+    roles = _roles_free(keys, upper, False) if keys else []
+    return tuple(_Part(r, w, k) for r, (w, k) in zip(roles, kept, strict=True))
+
+
+def _initials_of(parts: tuple[_Part, ...], initials: tuple[_Initial, ...]) -> list[str]:
+    """Per surname half, (surname, given sound) and (surname, given sound, patronymic sound)."""
+    analysis = _Analysis(parts, initials, None, None)
     given, patronymic = _role_sound(analysis, "given"), _role_sound(analysis, "patronymic")
     terms: list[str] = []
-    for part in analysis.parts:
+    for part in parts:
         if part.role != "surname":
             continue
         for half in part.key.split("-"):
@@ -721,9 +736,29 @@ def initial_terms(raw: str) -> list[str]:
     return terms
 
 
+def initial_terms(raw: str) -> list[str]:
+    """Composite terms of a stored name for initials queries: per surname half, (surname, given initial) and
+    (surname, given initial, patronymic initial), an absent or open initial written "*".
+
+    They say no more than the surname term beside the first sound of two other parts, and they let
+    "Иванов П. С." fetch the Ивановы whose initials can agree instead of every Иванов.
+    """
+    parts = _plain_parts(raw)
+    if parts is not None:
+        return _initials_of(parts, ())
+    analysis = _analyse(raw)
+    return _initials_of(analysis.parts, analysis.initials)
+
+
 def stored_terms(raw: str) -> list[str]:
-    """Every blind-index term of one stored name (or alias): :func:`index_terms` then :func:`initial_terms`."""
-    return index_terms(raw) + initial_terms(raw)
+    """Every blind-index term of one stored name (or alias): :func:`index_terms` then :func:`initial_terms`.
+
+    A plain name's full-part terms are its parts' keys, so it is read once for both."""
+    parts = _plain_parts(raw)
+    if parts is None:
+        return index_terms(raw) + initial_terms(raw)
+    full = dict.fromkeys(TERM_PREFIX + half for part in parts for half in part.key.split("-") if half)
+    return [*full, *_initials_of(parts, ())]
 
 
 def record_terms(full_name: str, aliases: Iterable[str] = ()) -> list[str]:
