@@ -120,6 +120,44 @@ def cmd_audit_head(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- evidence --------------------------------------------------------------------------------------------
+
+
+def _verify_line(report: Any) -> str:
+    if report.ok:
+        return f"{report.item_id} ok {report.chunks_checked} chunks"
+    where = f"chunk {report.first_bad_chunk}" if report.first_bad_chunk is not None else "item"
+    return f"{report.item_id} bad {where}: {report.problem}"
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    """Re-hash every stored chunk against its manifest and check each custody chain. Keyless on purpose:
+    it runs with the agent locked and opens nothing, so it can be scheduled on a machine holding no keys."""
+    _setup()
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from kartoteka.lib import vault
+
+    # The same root the triage side ingests into (intake.triage.services.files_to_vault).
+    root = Path(settings.EVIDENCE_DIR) / "vault"
+    bad = 0
+    total = 0
+    for item_id in vault.vault_items(root):
+        total += 1
+        try:
+            report = vault.vault_verify(root, item_id)
+        except vault.VaultError as exc:  # e.g. an item removed while we walk: still a bad item
+            print(f"{item_id} bad item: {exc.__class__.__name__}")
+            bad += 1
+            continue
+        print(_verify_line(report))
+        bad += 0 if report.ok else 1
+    print(f"{total} items checked, {bad} bad", file=sys.stderr)
+    return 1 if bad else 0
+
+
 # --- sessions --------------------------------------------------------------------------------------------
 
 
@@ -305,6 +343,12 @@ def register(sub: Any) -> None:
     verify = add("verify", cmd_audit_verify, "verify every entry, the signatures and the heads", audit_sub)
     verify.add_argument("--head", default=None, help="an off-site head line to compare with")
     add("head", cmd_audit_head, "print the current head for an off-site copy", audit_sub)
+
+    evidence_p = sub.add_parser("evidence", help="the evidence vault")
+    evidence_sub = evidence_p.add_subparsers(dest="evidence_command", required=True)
+    add(
+        "verify", cmd_evidence_verify, "re-hash every vault item and check its chain of custody", evidence_sub
+    )
 
     login = add("login", cmd_login, "open a command-line session as a user (password asked)")
     login.add_argument("--minutes", type=int, default=60)

@@ -32,6 +32,7 @@ from kartoteka.api.security import (
 from kartoteka.casework import selectors as casework_selectors
 from kartoteka.casework import services as casework_services
 from kartoteka.casework.models import Promise
+from kartoteka.law import selectors as law_selectors
 from kartoteka.lib import vocab
 from kartoteka.lib.partialdate import PartialDate, PartialDateError, parse
 from kartoteka.people import selectors as people_selectors
@@ -174,6 +175,14 @@ def status_add(
 def promise_list(request: HttpRequest, person_id: uuid.UUID) -> list[casework_selectors.PromiseView]:
     """The person's promises, each with its deliveries and the amount delivered."""
     return casework_selectors.promise_list(user=caller(request), person_id=person_id)
+
+
+@persons.get("/{person_id}/ledger", response={200: s.PersonLedgerOut, **NOT_FOUND})
+def person_ledger(
+    request: HttpRequest, person_id: uuid.UUID, query: Query[s.LedgerLangIn]
+) -> law_selectors.PersonLedger:
+    """The person's ledger evaluated today, explained in ``lang`` (default: the request's language)."""
+    return law_selectors.ledger_for_person(user=caller(request), person_id=person_id, lang=query.lang)
 
 
 def _promise_view(user: User, promise: Promise) -> casework_selectors.PromiseView:
@@ -416,6 +425,32 @@ def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> Status[None]:
     return Status(204, None)
 
 
+# --- the ledger ------------------------------------------------------------------------------------------------
+
+ledger = Router(tags=["ledger"])
+
+
+@ledger.get("/overdue", response={200: s.QueuePageOut})
+def ledger_overdue(request: HttpRequest, filters: Query[s.QueueFilters]) -> law_selectors.QueuePage:
+    """Overdue and broken lines of persons the caller may see, oldest due first."""
+    return law_selectors.overdue_queue(
+        user=caller(request),
+        team=filters.team,
+        regime=filters.regime,
+        facility=filters.facility,
+        page=filters.page,
+        per_page=filters.per_page,
+    )
+
+
+@ledger.get("/figures", response={200: list[s.AggregateRowOut]})
+def ledger_figures(
+    request: HttpRequest, filters: Query[s.FiguresFilters]
+) -> list[law_selectors.AggregateRow]:
+    """Ledger lines counted per status and per ``by``; no identity, so open to analysts."""
+    return law_selectors.ledger_aggregates(user=caller(request), by=filters.by)
+
+
 # --- the API -----------------------------------------------------------------------------------------------------
 
 
@@ -444,6 +479,7 @@ def api_build() -> NinjaAPI:
     api.add_router("/incidents", incidents)
     api.add_router("/sources", sources)
     api.add_router("/cases", cases)
+    api.add_router("/ledger", ledger)
     api.add_router("", reference)
     api.add_router("/tokens", tokens)
     return api

@@ -292,6 +292,64 @@ class CasePageOut(PageMeta):
     items: list[CaseOut]
 
 
+# --- the ledger ----------------------------------------------------------------------------------------------
+
+
+class LedgerLineOut(Schema):
+    recruitment_id: uuid.UUID | None
+    kind: str
+    sequence: int
+    status: str
+    legal_question: bool
+    due: str
+    due_start: dt.date | None
+    due_end: dt.date | None
+    amount_due: Decimal | None
+    amount_delivered: Decimal | None
+    amount_missing: Decimal | None
+    currency: str
+    regime_id: str | None
+    regime_version: str | None
+    confidence: list[str]
+    missing_facts: list[str]
+    promise_ids: list[str]
+    explanation: str
+
+
+class PersonLedgerOut(Schema):
+    person_id: uuid.UUID
+    as_of: dt.date
+    lang: str
+    regime_ids: list[str | None]
+    lines: list[LedgerLineOut]
+    computed_at: dt.datetime | None
+    stored_current: bool
+
+
+class QueueItemOut(Schema):
+    line_id: uuid.UUID
+    person_id: uuid.UUID
+    team: str
+    kind: str
+    sequence: int
+    status: str
+    due: str
+    due_end: dt.date | None
+    amount_missing: Decimal | None
+    currency: str
+    regime_id: str
+
+
+class QueuePageOut(PageMeta):
+    items: list[QueueItemOut]
+
+
+class AggregateRowOut(Schema):
+    key: str
+    counts: dict[str, int]
+    total: int
+
+
 # --- reference data ----------------------------------------------------------------------------------------
 
 
@@ -395,3 +453,17 @@ class FacilityFilters(Paging):
     region: RegionCode | None = None
     type: Annotated[str, StringConstraints(pattern=r"^[А-ЯЁA-Z-]{1,10}$")] | None = None
     confidence: Literal["reported", "synthetic", "user"] | None = None
+
+
+class LedgerLangIn(Schema):
+    lang: Literal["ru", "en"] | None = None
+
+
+class QueueFilters(Paging):
+    team: uuid.UUID | None = None
+    regime: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$")] | None = None
+    facility: uuid.UUID | None = None
+
+
+class FiguresFilters(Schema):
+    by: Literal["promise_kind", "regime", "recruiter", "region", "year"] = "promise_kind"

@@ -1,6 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from kartoteka.casework import views
+from kartoteka.law import views as law_views
 
 app_name = "casework"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -27,4 +28,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cases/<uuid:case_id>/", views.case_detail, name="case_detail"),
     path("cases/<uuid:case_id>/edit/", views.case_edit, name="case_edit"),
     path("search/", views.text_search, name="text_search"),
+    path("ledger/overdue/", law_views.ledger_overdue, name="ledger_overdue"),
+    path("ledger/figures/", law_views.ledger_figures, name="ledger_figures"),
 ]

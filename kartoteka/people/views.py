@@ -25,6 +25,8 @@ from kartoteka.accounts.models import User
 from kartoteka.casework import selectors as casework_selectors
 from kartoteka.casework import webkit
 from kartoteka.casework.models import Incident
+from kartoteka.law import selectors as law_selectors
+from kartoteka.law import views as law_views
 from kartoteka.people import forms, selectors, services
 
 
@@ -128,6 +130,8 @@ def person_detail(request: HttpRequest, person_id: uuid.UUID) -> HttpResponse:
         "readers": account_selectors.identity_readers(person.id),
         "facilities": webkit.facility_names(),
         "can_write": _may_write_person(user, person.id),
+        "ledger": law_selectors.ledger_for_person(user=user, person_id=person.id, lang=webkit.lang()),
+        "ledger_statuses": law_views.STATUS_LABELS,
         "sees_identities": access.sees_identities(user),
     }
     return render(request, "people/detail.html", context)
