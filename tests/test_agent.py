@@ -228,7 +228,9 @@ def _as_nobody(sock_path: Path) -> str:
                     result = "EACCES"
                 else:
                     body = json.dumps({"op": "status", "args": {}}).encode()
-                    s.sendall(struct.pack(">I", len(body)) + body)
+                    # The agent may refuse and close first; its refusal is already waiting to be read.
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        s.sendall(struct.pack(">I", len(body)) + body)
                     head = s.recv(4)
                     reply = json.loads(s.recv(struct.unpack(">I", head)[0])) if len(head) == 4 else {}
                     result = "answered:" + str(reply.get("error") or sorted(reply.get("result", {})))
