@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from kartoteka import clicommands
+from kartoteka.estimation import cli as estimationcli
 from kartoteka.intake import cli as intakecli
 from kartoteka.lib import keycli, keys
 
@@ -47,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     keycli.register(sub, store_factory=_rotation_store)
     clicommands.register(sub)
     intakecli.register(sub)
+    estimationcli.register(sub)
     return top
 
 

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "kartoteka.audit",
     "kartoteka.intake",
     "kartoteka.intake.triage",
+    "kartoteka.estimation",
 ]
 
 MIDDLEWARE = [

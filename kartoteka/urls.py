@@ -17,5 +17,6 @@ urlpatterns = [
     path("facilities/", include("kartoteka.registry.urls")),
     path("api/", include("kartoteka.api.urls")),
     path("intake/", include("kartoteka.intake.triage.urls")),
+    path("estimation/", include("kartoteka.estimation.urls")),
     *intake_public_urls.routes,
 ]

@@ -32,6 +32,7 @@ from kartoteka.api.security import (
 from kartoteka.casework import selectors as casework_selectors
 from kartoteka.casework import services as casework_services
 from kartoteka.casework.models import Promise
+from kartoteka.estimation import api as estimation_api
 from kartoteka.law import selectors as law_selectors
 from kartoteka.lib import vocab
 from kartoteka.lib.partialdate import PartialDate, PartialDateError, parse
@@ -482,6 +483,7 @@ def api_build() -> NinjaAPI:
     api.add_router("/ledger", ledger)
     api.add_router("", reference)
     api.add_router("/tokens", tokens)
+    api.add_router("/estimates", estimation_api.router)
     return api
 
 

@@ -323,18 +323,55 @@ def render(report: EstimationReport, lang: Lang = "en") -> str:
     return "\n".join(lines)
 
 
-# --- the `kartoteka estimate --table FILE.csv` door (wired in kartoteka/clicommands.py) --------------------
+@dataclass(frozen=True)
+class MethodLine:
+    method: str
+    label: str
+    estimate: float | None
+    lower: float | None
+    upper: float | None
+    usable: bool
+    note: str
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", required=True, help="overlap CSV: one 0/1 column per list and `count`")
-    parser.add_argument("--population", required=True, help="what the lists count, e.g. recruits or dead")
-    parser.add_argument("--period", required=True, help="the period the lists cover, e.g. 2023")
-    parser.add_argument("--by-stratum", action="store_true", help="estimate per `stratum` column and sum")
-    parser.add_argument("--lang", choices=("ru", "en"), default="ru")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--chains", type=int, default=lcmcr.LCMCRSettings.chains)
-    parser.add_argument("--iterations", type=int, default=lcmcr.LCMCRSettings.iterations)
+@dataclass(frozen=True)
+class ReportView:
+    """The report as data, for the analyst page and the API: the same words as :func:`render`."""
+
+    title: str
+    population: str
+    period: str
+    lists: tuple[str, ...]
+    n_observed: int
+    default: MethodLine
+    why: str
+    methods: tuple[MethodLine, ...]
+    strata: tuple[tuple[str, MethodLine], ...]
+    caveats: tuple[str, ...]
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 1) if math.isfinite(value) else None
+
+
+def _line(e: Estimate, lang: Lang) -> MethodLine:
+    return MethodLine(
+        e.method, _label(e.method, lang), _finite(e.estimate), _finite(e.lower), _finite(e.upper), e.usable,
+        e.note if lang == "en" else "",
+    )  # fmt: skip
+
+
+def view(report: EstimationReport, lang: Lang = "en") -> ReportView:
+    return ReportView(
+        title=_t("title", lang), population=report.population, period=report.period, lists=report.lists,
+        n_observed=report.n_observed, default=_line(report.default, lang),
+        why=_reason_text(report.reason, lang), methods=tuple(_line(e, lang) for e in report.methods),
+        strata=tuple((name, _line(e, lang)) for name, e in report.strata.items()),
+        caveats=tuple(_reason_text(c, lang) for c in report.caveats),
+    )  # fmt: skip
+
+
+# --- the `kartoteka estimate --table FILE.csv` door (arguments in kartoteka/estimation/cli.py) -----------
 
 
 def run(args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
