@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date as Date
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Model
 
 from kartoteka.accounts import access
 from kartoteka.accounts.models import Team, User
@@ -209,7 +212,36 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def _apply[M: Model](obj: M, columns: Mapping[str, object]) -> M:
+    for name, value in columns.items():
+        setattr(obj, name, value)
+    obj.save()
+    return obj
+
+
 # --- sources --------------------------------------------------------------------------------------------
+
+
+def _source_columns(
+    source_id: uuid.UUID,
+    *,
+    kind: str,
+    reliability: str,
+    language: str,
+    consent: str,
+    label: str,
+    contact: str,
+) -> dict[str, object]:
+    _code("kind", "source_kind", kind)
+    _code("reliability", "reliability", reliability)
+    _code("consent", "consent", consent)
+    if language and not (isinstance(language, str) and _LANGUAGE.fullmatch(language)):
+        raise ValueError("language: must be empty or a language tag such as ru, uk or ce")
+    wrapped, sealed = _seal("casework.source", source_id, {"label": label, "contact": contact})
+    return {
+        "kind": kind, "reliability": reliability, "language": language, "consent": consent,
+        "wrapped_key": wrapped, "label_enc": sealed.get("label"), "contact_enc": sealed.get("contact"),
+    }  # fmt: skip
 
 
 def source_create(
@@ -224,30 +256,50 @@ def source_create(
     contact: str = "",
 ) -> Source:
     _team_for_write(actor, team)
-    _code("kind", "source_kind", kind)
-    _code("reliability", "reliability", reliability)
-    _code("consent", "consent", consent)
-    if language and not (isinstance(language, str) and _LANGUAGE.fullmatch(language)):
-        raise ValueError("language: must be empty or a language tag such as ru, uk or ce")
     source_id = new_id()
-    wrapped, sealed = _seal("casework.source", source_id, {"label": label, "contact": contact})
+    columns = _source_columns(
+        source_id, kind=kind, reliability=reliability, language=language, consent=consent, label=label,
+        contact=contact,
+    )  # fmt: skip
     with transaction.atomic():
-        source = Source.objects.create(
-            id=source_id,
-            team=team,
-            kind=kind,
-            reliability=reliability,
-            language=language,
-            consent=consent,
-            wrapped_key=wrapped,
-            label_enc=sealed.get("label"),
-            contact_enc=sealed.get("contact"),
-        )
+        source = Source.objects.create(id=source_id, team=team, **columns)
         _audit(actor, "source", source.id, team=team.id)
     return source
 
 
 # --- recruitments, service events, visits ---------------------------------------------------------------
+
+
+def _recruitment_columns(
+    actor: User,
+    person: Person,
+    *,
+    recruiter: str,
+    signed: PartialDate | None,
+    facility_id: uuid.UUID | None,
+    legal_status: str,
+    stated_term_months: int | None,
+    unit: str,
+    stated_regime: str,
+    source_id: uuid.UUID | None,
+) -> dict[str, object]:
+    _code("recruiter", "recruiter", recruiter)
+    _code_in("legal_status", LEGAL_STATUSES, legal_status)
+    _count("stated_term_months", stated_term_months)
+    _text_max("unit", unit, _UNIT_MAX)
+    # ledger: stated_regime is kept as the source states it; the ledger computes the regime from
+    # recruiter, signing date and legal status and flags a mismatch against this value.
+    _free_code("stated_regime", stated_regime)
+    return {
+        "recruiter": recruiter,
+        "facility": None if facility_id is None else _facility("facility_id", facility_id),
+        "legal_status": legal_status,
+        "stated_term_months": stated_term_months,
+        "unit": unit,
+        "stated_regime": stated_regime,
+        "source": _source(actor, source_id),
+        **_dates("signed", signed),
+    }
 
 
 def recruitment_create(
@@ -264,31 +316,38 @@ def recruitment_create(
     source_id: uuid.UUID | None = None,
 ) -> Recruitment:
     person = access.person_get_for_user(actor, person.id, write=True)
-    _code("recruiter", "recruiter", recruiter)
-    _code_in("legal_status", LEGAL_STATUSES, legal_status)
-    _count("stated_term_months", stated_term_months)
-    _text_max("unit", unit, _UNIT_MAX)
-    # ledger: stated_regime is kept as the source states it; the ledger issue computes the regime from
-    # recruiter, signing date and legal status and flags a mismatch against this value.
-    _free_code("stated_regime", stated_regime)
-    facility = None if facility_id is None else _facility("facility_id", facility_id)
-    source = _source(actor, source_id)
+    columns = _recruitment_columns(
+        actor, person, recruiter=recruiter, signed=signed, facility_id=facility_id, legal_status=legal_status,
+        stated_term_months=stated_term_months, unit=unit, stated_regime=stated_regime, source_id=source_id,
+    )  # fmt: skip
     with transaction.atomic():
-        recruitment = Recruitment.objects.create(
-            id=new_id(),
-            person=person,
-            recruiter=recruiter,
-            facility=facility,
-            legal_status=legal_status,
-            stated_term_months=stated_term_months,
-            unit=unit,
-            stated_regime=stated_regime,
-            source=source,
-            **_dates("signed", signed),
-        )
+        recruitment = Recruitment.objects.create(id=new_id(), person=person, **columns)
         _audit(actor, "recruitment", recruitment.id, person=person.id)
         ledger_mark_stale(person.id)
     return recruitment
+
+
+def _service_event_columns(
+    actor: User,
+    person: Person,
+    *,
+    kind: str,
+    date: PartialDate | None,
+    recruitment_id: uuid.UUID | None,
+    discharge_ground: str,
+    source_id: uuid.UUID | None,
+) -> dict[str, object]:
+    _code("kind", "service_event_kind", kind)
+    _optional_code("discharge_ground", "discharge_ground", discharge_ground)
+    if discharge_ground and kind != "discharge":
+        raise ValueError("discharge_ground: only a discharge has a ground")
+    return {
+        "kind": kind,
+        "discharge_ground": discharge_ground,
+        "recruitment": _recruitment_of(actor, person, recruitment_id),
+        "source": _source(actor, source_id),
+        **_dates("date", date),
+    }
 
 
 def service_event_create(
@@ -302,25 +361,32 @@ def service_event_create(
     source_id: uuid.UUID | None = None,
 ) -> ServiceEvent:
     person = access.person_get_for_user(actor, person.id, write=True)
-    _code("kind", "service_event_kind", kind)
-    _optional_code("discharge_ground", "discharge_ground", discharge_ground)
-    if discharge_ground and kind != "discharge":
-        raise ValueError("discharge_ground: only a discharge has a ground")
-    recruitment = _recruitment_of(actor, person, recruitment_id)
-    source = _source(actor, source_id)
+    columns = _service_event_columns(
+        actor, person, kind=kind, date=date, recruitment_id=recruitment_id, discharge_ground=discharge_ground,
+        source_id=source_id,
+    )  # fmt: skip
     with transaction.atomic():
-        event = ServiceEvent.objects.create(
-            id=new_id(),
-            person=person,
-            recruitment=recruitment,
-            kind=kind,
-            discharge_ground=discharge_ground,
-            source=source,
-            **_dates("date", date),
-        )
+        event = ServiceEvent.objects.create(id=new_id(), person=person, **columns)
         _audit(actor, "service_event", event.id, person=person.id)
         ledger_mark_stale(person.id)
     return event
+
+
+def _visit_columns(
+    actor: User,
+    *,
+    facility_id: uuid.UUID,
+    recruiter: str,
+    date: PartialDate | None,
+    source_id: uuid.UUID | None,
+) -> dict[str, object]:
+    _code("recruiter", "recruiter", recruiter)
+    return {
+        "facility": _facility("facility_id", facility_id),
+        "recruiter": recruiter,
+        "source": _source(actor, source_id),
+        **_dates("date", date),
+    }
 
 
 def visit_create(
@@ -333,23 +399,53 @@ def visit_create(
     source_id: uuid.UUID | None = None,
 ) -> RecruitmentVisit:
     _team_for_write(actor, team)
-    _code("recruiter", "recruiter", recruiter)
-    facility = _facility("facility_id", facility_id)
-    source = _source(actor, source_id)
+    columns = _visit_columns(
+        actor, facility_id=facility_id, recruiter=recruiter, date=date, source_id=source_id
+    )
     with transaction.atomic():
-        visit = RecruitmentVisit.objects.create(
-            id=new_id(),
-            team=team,
-            facility=facility,
-            recruiter=recruiter,
-            source=source,
-            **_dates("date", date),
-        )
+        visit = RecruitmentVisit.objects.create(id=new_id(), team=team, **columns)
         _audit(actor, "visit", visit.id, team=team.id)
     return visit
 
 
 # --- promises and deliveries ----------------------------------------------------------------------------
+
+
+def _promise_columns(
+    actor: User,
+    person: Person,
+    promise_id: uuid.UUID,
+    *,
+    kind: str,
+    amount: Decimal | None,
+    currency: str,
+    due: PartialDate | None,
+    condition: str,
+    promised_by: str,
+    details: str,
+    recruitment_id: uuid.UUID | None,
+    source_id: uuid.UUID | None,
+) -> dict[str, object]:
+    _code("kind", "promise_kind", kind)
+    _amount("amount", amount)
+    _currency(currency)
+    _free_code("condition", condition)
+    _optional_code("promised_by", "perpetrator_role", promised_by)
+    recruitment = _recruitment_of(actor, person, recruitment_id)
+    source = _source(actor, source_id)
+    wrapped, sealed = _seal("casework.promise", promise_id, {"details": details})
+    return {
+        "kind": kind,
+        "amount": amount,
+        "currency": currency,
+        "condition": condition,
+        "promised_by": promised_by,
+        "recruitment": recruitment,
+        "source": source,
+        "wrapped_key": wrapped,
+        "details_enc": sealed.get("details"),
+        **_dates("due", due),
+    }
 
 
 def promise_create(
@@ -367,33 +463,30 @@ def promise_create(
     source_id: uuid.UUID | None = None,
 ) -> Promise:
     person = access.person_get_for_user(actor, person.id, write=True)
-    _code("kind", "promise_kind", kind)
-    _amount("amount", amount)
-    _currency(currency)
-    _free_code("condition", condition)
-    _optional_code("promised_by", "perpetrator_role", promised_by)
-    recruitment = _recruitment_of(actor, person, recruitment_id)
-    source = _source(actor, source_id)
     promise_id = new_id()
-    wrapped, sealed = _seal("casework.promise", promise_id, {"details": details})
+    columns = _promise_columns(
+        actor, person, promise_id, kind=kind, amount=amount, currency=currency, due=due, condition=condition,
+        promised_by=promised_by, details=details, recruitment_id=recruitment_id, source_id=source_id,
+    )  # fmt: skip
     with transaction.atomic():
-        promise = Promise.objects.create(
-            id=promise_id,
-            person=person,
-            recruitment=recruitment,
-            kind=kind,
-            amount=amount,
-            currency=currency,
-            condition=condition,
-            promised_by=promised_by,
-            wrapped_key=wrapped,
-            details_enc=sealed.get("details"),
-            source=source,
-            **_dates("due", due),
-        )
+        promise = Promise.objects.create(id=promise_id, person=person, **columns)
         _audit(actor, "promise", promise.id, person=person.id)
         ledger_mark_stale(person.id)
     return promise
+
+
+def _delivery_columns(
+    actor: User,
+    *,
+    outcome: str,
+    amount: Decimal | None,
+    date: PartialDate | None,
+    source_id: uuid.UUID | None,
+) -> dict[str, object]:
+    _code("outcome", "delivery_outcome", outcome)
+    # The amount is in the promise's currency: a delivery answers one promise.
+    _amount("amount", amount)
+    return {"outcome": outcome, "amount": amount, "source": _source(actor, source_id), **_dates("date", date)}
 
 
 def delivery_create(
@@ -406,25 +499,87 @@ def delivery_create(
     source_id: uuid.UUID | None = None,
 ) -> Delivery:
     promise = access.promise_get_for_user(actor, promise.id, write=True)
-    _code("outcome", "delivery_outcome", outcome)
-    # The amount is in the promise's currency: a delivery answers one promise.
-    _amount("amount", amount)
-    source = _source(actor, source_id)
+    columns = _delivery_columns(actor, outcome=outcome, amount=amount, date=date, source_id=source_id)
     with transaction.atomic():
-        delivery = Delivery.objects.create(
-            id=new_id(),
-            promise=promise,
-            outcome=outcome,
-            amount=amount,
-            source=source,
-            **_dates("date", date),
-        )
+        delivery = Delivery.objects.create(id=new_id(), promise=promise, **columns)
         _audit(actor, "delivery", delivery.id, promise=promise.id)
         ledger_mark_stale(promise.person_id)
     return delivery
 
 
 # --- incidents ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _IncidentInput:
+    """An incident's fields once checked: columns for the row, codes and links for the side tables."""
+
+    columns: dict[str, object]
+    categories: list[str]
+    roles: list[str]
+    victims: list[Person]
+    sources: list[Source]
+
+
+def _incident_input(
+    actor: User,
+    incident_id: uuid.UUID,
+    *,
+    facility_id: uuid.UUID | None,
+    region_code: str | None,
+    date: PartialDate | None,
+    categories: Sequence[str],
+    victim_ids: Sequence[uuid.UUID],
+    victim_count: int | None,
+    perpetrator_roles: Sequence[str],
+    officials: Sequence[str],
+    description: str,
+    verification: str,
+    source_ids: Sequence[uuid.UUID],
+) -> _IncidentInput:
+    if isinstance(categories, str) or not categories:
+        raise ValueError("categories: give at least one incident_category code")
+    codes = _unique(_code("categories", "incident_category", c) for c in categories)
+    roles = [_code("perpetrator_roles", "perpetrator_role", r) for r in perpetrator_roles]
+    _code("verification", "verification", verification)
+    _count("victim_count", victim_count)
+    facility = None if facility_id is None else _facility("facility_id", facility_id)
+    region = None if region_code is None else _region(region_code)
+    if facility is not None:
+        if region is not None and region.code != facility.region_id:
+            raise ValueError("region_code: differs from the facility's region")
+        region = facility.region
+    # Victims and sources are linked, never created here; each must pass the actor's read gate.
+    victims = [access.person_get_for_user(actor, pid) for pid in dict.fromkeys(victim_ids)]
+    sources = [access.source_get_for_user(actor, sid) for sid in dict.fromkeys(source_ids)]
+    if isinstance(officials, str):
+        raise ValueError("officials: give a list of names, one per official")
+    named = [o.strip() for o in officials if o.strip()]
+    wrapped, sealed = _seal(
+        "casework.incident", incident_id, {"description": description, "officials": named}
+    )
+    columns = {
+        "facility": facility,
+        "region": region,
+        "victim_count": victim_count,
+        "verification": verification,
+        "wrapped_key": wrapped,
+        "description_enc": sealed.get("description"),
+        "officials_enc": sealed.get("officials"),
+        **_dates("date", date),
+    }
+    return _IncidentInput(columns, codes, roles, victims, sources)
+
+
+def _incident_codes_set(incident: Incident, checked: _IncidentInput) -> None:
+    IncidentCategory.objects.filter(incident=incident).delete()
+    IncidentCategory.objects.bulk_create(
+        IncidentCategory(incident=incident, code=c) for c in checked.categories
+    )
+    IncidentPerpetrator.objects.filter(incident=incident).delete()
+    IncidentPerpetrator.objects.bulk_create(
+        IncidentPerpetrator(incident=incident, role=r) for r in checked.roles
+    )
 
 
 def incident_create(
@@ -444,50 +599,35 @@ def incident_create(
     source_ids: Sequence[uuid.UUID] = (),
 ) -> Incident:
     _team_for_write(actor, team)
-    if isinstance(categories, str) or not categories:
-        raise ValueError("categories: give at least one incident_category code")
-    codes = _unique(_code("categories", "incident_category", c) for c in categories)
-    roles = [_code("perpetrator_roles", "perpetrator_role", r) for r in perpetrator_roles]
-    _code("verification", "verification", verification)
-    _count("victim_count", victim_count)
-    facility = None if facility_id is None else _facility("facility_id", facility_id)
-    region = None if region_code is None else _region(region_code)
-    if facility is not None:
-        if region is not None and region.code != facility.region_id:
-            raise ValueError("region_code: differs from the facility's region")
-        region = facility.region
-    # Victims and sources are linked, never created here; each must pass the actor's read gate.
-    victims = [access.person_get_for_user(actor, pid) for pid in dict.fromkeys(victim_ids)]
-    sources = [access.source_get_for_user(actor, sid) for sid in dict.fromkeys(source_ids)]
-    if isinstance(officials, str):
-        raise ValueError("officials: give a list of names, one per official")
-    named = [o.strip() for o in officials if o.strip()]
     incident_id = new_id()
-    wrapped, sealed = _seal(
-        "casework.incident", incident_id, {"description": description, "officials": named}
-    )
+    checked = _incident_input(
+        actor, incident_id, facility_id=facility_id, region_code=region_code, date=date, categories=categories,
+        victim_ids=victim_ids, victim_count=victim_count, perpetrator_roles=perpetrator_roles,
+        officials=officials, description=description, verification=verification, source_ids=source_ids,
+    )  # fmt: skip
     with transaction.atomic():
-        incident = Incident.objects.create(
-            id=incident_id,
-            team=team,
-            facility=facility,
-            region=region,
-            victim_count=victim_count,
-            verification=verification,
-            wrapped_key=wrapped,
-            description_enc=sealed.get("description"),
-            officials_enc=sealed.get("officials"),
-            **_dates("date", date),
-        )
-        IncidentCategory.objects.bulk_create(IncidentCategory(incident=incident, code=c) for c in codes)
-        IncidentPerpetrator.objects.bulk_create(IncidentPerpetrator(incident=incident, role=r) for r in roles)
-        incident.victims.set(victims)
-        incident.sources.set(sources)
+        incident = Incident.objects.create(id=incident_id, team=team, **checked.columns)
+        _incident_codes_set(incident, checked)
+        incident.victims.set(checked.victims)
+        incident.sources.set(checked.sources)
         _audit(actor, "incident", incident.id, team=team.id)
     return incident
 
 
 # --- cases ----------------------------------------------------------------------------------------------
+
+
+def _case_columns(
+    case_id: uuid.UUID, *, assignee: User | None, deadline: Date | None, notes: str, status: str
+) -> dict[str, object]:
+    _code_in("status", CASE_STATUSES, status)
+    if deadline is not None and not isinstance(deadline, Date):
+        raise ValueError("deadline: must be a date")
+    wrapped, sealed = _seal("casework.case", case_id, {"notes": notes})
+    return {
+        "assignee": assignee, "status": status, "deadline": deadline, "wrapped_key": wrapped,
+        "notes_enc": sealed.get("notes"),
+    }  # fmt: skip
 
 
 def case_create(
@@ -502,24 +642,12 @@ def case_create(
 ) -> Case:
     _team_for_write(actor, team)
     person = access.person_get_for_user(actor, person.id)
-    _code_in("status", CASE_STATUSES, status)
-    if deadline is not None and not isinstance(deadline, Date):
-        raise ValueError("deadline: must be a date")
     if assignee is not None and not assignee.is_active:
         raise ValueError("assignee: the account is not active")
     case_id = new_id()
-    wrapped, sealed = _seal("casework.case", case_id, {"notes": notes})
+    columns = _case_columns(case_id, assignee=assignee, deadline=deadline, notes=notes, status=status)
     with transaction.atomic():
-        case = Case.objects.create(
-            id=case_id,
-            team=team,
-            person=person,
-            assignee=assignee,
-            status=status,
-            deadline=deadline,
-            wrapped_key=wrapped,
-            notes_enc=sealed.get("notes"),
-        )
+        case = Case.objects.create(id=case_id, team=team, person=person, **columns)
         _audit(actor, "case", case.id, team=team.id, person=person.id)
     return case
 
@@ -542,22 +670,12 @@ def source_update(
     contact: str = "",
 ) -> Source:
     source = access.source_get_for_user(actor, source.id, write=True)
-    _code("kind", "source_kind", kind)
-    _code("reliability", "reliability", reliability)
-    _code("consent", "consent", consent)
-    if language and not (isinstance(language, str) and _LANGUAGE.fullmatch(language)):
-        raise ValueError("language: must be empty or a language tag such as ru, uk or ce")
-    wrapped, sealed = _seal("casework.source", source.id, {"label": label, "contact": contact})
+    columns = _source_columns(
+        source.id, kind=kind, reliability=reliability, language=language, consent=consent, label=label,
+        contact=contact,
+    )  # fmt: skip
     with transaction.atomic():
-        source.kind, source.reliability, source.language, source.consent = (
-            kind,
-            reliability,
-            language,
-            consent,
-        )
-        source.wrapped_key = wrapped
-        source.label_enc, source.contact_enc = sealed.get("label"), sealed.get("contact")
-        source.save()
+        _apply(source, columns)
         _audit(actor, "source", source.id, "update")
     return source
 
@@ -576,27 +694,13 @@ def recruitment_update(
     source_id: uuid.UUID | None = None,
 ) -> Recruitment:
     recruitment = access.recruitment_get_for_user(actor, recruitment.id, write=True)
-    _code("recruiter", "recruiter", recruiter)
-    _code_in("legal_status", LEGAL_STATUSES, legal_status)
-    _count("stated_term_months", stated_term_months)
-    _text_max("unit", unit, _UNIT_MAX)
-    _free_code("stated_regime", stated_regime)
-    facility = None if facility_id is None else _facility("facility_id", facility_id)
-    source = _source(actor, source_id)
-    columns = {
-        "recruiter": recruiter,
-        "facility": facility,
-        "legal_status": legal_status,
-        "stated_term_months": stated_term_months,
-        "unit": unit,
-        "stated_regime": stated_regime,
-        "source": source,
-        **_dates("signed", signed),
-    }
+    columns = _recruitment_columns(
+        actor, recruitment.person, recruiter=recruiter, signed=signed, facility_id=facility_id,
+        legal_status=legal_status, stated_term_months=stated_term_months, unit=unit,
+        stated_regime=stated_regime, source_id=source_id,
+    )  # fmt: skip
     with transaction.atomic():
-        for name, value in columns.items():
-            setattr(recruitment, name, value)
-        recruitment.save()
+        _apply(recruitment, columns)
         _audit(actor, "recruitment", recruitment.id, "update")
         ledger_mark_stale(recruitment.person_id)
     return recruitment
@@ -613,23 +717,12 @@ def service_event_update(
     source_id: uuid.UUID | None = None,
 ) -> ServiceEvent:
     event = access.service_event_get_for_user(actor, event.id, write=True)
-    _code("kind", "service_event_kind", kind)
-    _optional_code("discharge_ground", "discharge_ground", discharge_ground)
-    if discharge_ground and kind != "discharge":
-        raise ValueError("discharge_ground: only a discharge has a ground")
-    recruitment = _recruitment_of(actor, event.person, recruitment_id)
-    source = _source(actor, source_id)
-    columns = {
-        "kind": kind,
-        "discharge_ground": discharge_ground,
-        "recruitment": recruitment,
-        "source": source,
-        **_dates("date", date),
-    }
+    columns = _service_event_columns(
+        actor, event.person, kind=kind, date=date, recruitment_id=recruitment_id,
+        discharge_ground=discharge_ground, source_id=source_id,
+    )  # fmt: skip
     with transaction.atomic():
-        for name, value in columns.items():
-            setattr(event, name, value)
-        event.save()
+        _apply(event, columns)
         _audit(actor, "service_event", event.id, "update")
         ledger_mark_stale(event.person_id)
     return event
@@ -645,14 +738,11 @@ def visit_update(
     source_id: uuid.UUID | None = None,
 ) -> RecruitmentVisit:
     visit = access.visit_get_for_user(actor, visit.id, write=True)
-    _code("recruiter", "recruiter", recruiter)
-    facility = _facility("facility_id", facility_id)
-    source = _source(actor, source_id)
-    columns = {"facility": facility, "recruiter": recruiter, "source": source, **_dates("date", date)}
+    columns = _visit_columns(
+        actor, facility_id=facility_id, recruiter=recruiter, date=date, source_id=source_id
+    )
     with transaction.atomic():
-        for name, value in columns.items():
-            setattr(visit, name, value)
-        visit.save()
+        _apply(visit, columns)
         _audit(actor, "visit", visit.id, "update")
     return visit
 
@@ -672,30 +762,13 @@ def promise_update(
     source_id: uuid.UUID | None = None,
 ) -> Promise:
     promise = access.promise_get_for_user(actor, promise.id, write=True)
-    _code("kind", "promise_kind", kind)
-    _amount("amount", amount)
-    _currency(currency)
-    _free_code("condition", condition)
-    _optional_code("promised_by", "perpetrator_role", promised_by)
-    recruitment = _recruitment_of(actor, promise.person, recruitment_id)
-    source = _source(actor, source_id)
-    wrapped, sealed = _seal("casework.promise", promise.id, {"details": details})
-    columns = {
-        "kind": kind,
-        "amount": amount,
-        "currency": currency,
-        "condition": condition,
-        "promised_by": promised_by,
-        "recruitment": recruitment,
-        "source": source,
-        "wrapped_key": wrapped,
-        "details_enc": sealed.get("details"),
-        **_dates("due", due),
-    }
+    columns = _promise_columns(
+        actor, promise.person, promise.id, kind=kind, amount=amount, currency=currency, due=due,
+        condition=condition, promised_by=promised_by, details=details, recruitment_id=recruitment_id,
+        source_id=source_id,
+    )  # fmt: skip
     with transaction.atomic():
-        for name, value in columns.items():
-            setattr(promise, name, value)
-        promise.save()
+        _apply(promise, columns)
         _audit(actor, "promise", promise.id, "update")
         ledger_mark_stale(promise.person_id)
     return promise
@@ -711,17 +784,22 @@ def delivery_update(
     source_id: uuid.UUID | None = None,
 ) -> Delivery:
     delivery = access.delivery_get_for_user(actor, delivery.id, write=True)
-    _code("outcome", "delivery_outcome", outcome)
-    _amount("amount", amount)
-    source = _source(actor, source_id)
-    columns = {"outcome": outcome, "amount": amount, "source": source, **_dates("date", date)}
+    columns = _delivery_columns(actor, outcome=outcome, amount=amount, date=date, source_id=source_id)
     with transaction.atomic():
-        for name, value in columns.items():
-            setattr(delivery, name, value)
-        delivery.save()
+        _apply(delivery, columns)
         _audit(actor, "delivery", delivery.id, "update")
         ledger_mark_stale(delivery.promise.person_id)
     return delivery
+
+
+def _hidden_links(actor: User, incident: Incident) -> tuple[list[Any], list[Any]]:
+    # Any: the stubs type .set() as taking objects or int keys; these are UUID keys, which Django accepts.
+    """Victims and sources linked to the incident that the actor cannot see: an edit keeps them."""
+    visible_persons = access.person_list_for_user(actor).values("id")
+    visible_sources = access.source_list_for_user(actor).values("id")
+    victims = incident.victims.exclude(id__in=visible_persons).values_list("id", flat=True)
+    sources = incident.sources.exclude(id__in=visible_sources).values_list("id", flat=True)
+    return list(victims), list(sources)
 
 
 def incident_update(
@@ -742,56 +820,17 @@ def incident_update(
 ) -> Incident:
     """Victims and sources the actor cannot see stay linked: an editor can only change the links they see."""
     incident = access.incident_get_for_user(actor, incident.id, write=True)
-    if isinstance(categories, str) or not categories:
-        raise ValueError("categories: give at least one incident_category code")
-    codes = _unique(_code("categories", "incident_category", c) for c in categories)
-    roles = [_code("perpetrator_roles", "perpetrator_role", r) for r in perpetrator_roles]
-    _code("verification", "verification", verification)
-    _count("victim_count", victim_count)
-    facility = None if facility_id is None else _facility("facility_id", facility_id)
-    region = None if region_code is None else _region(region_code)
-    if facility is not None:
-        if region is not None and region.code != facility.region_id:
-            raise ValueError("region_code: differs from the facility's region")
-        region = facility.region
-    victims = [access.person_get_for_user(actor, pid) for pid in dict.fromkeys(victim_ids)]
-    sources = [access.source_get_for_user(actor, sid) for sid in dict.fromkeys(source_ids)]
-    if isinstance(officials, str):
-        raise ValueError("officials: give a list of names, one per official")
-    named = [o.strip() for o in officials if o.strip()]
-    hidden_victims = list(
-        incident.victims.exclude(id__in=access.person_list_for_user(actor).values("id")).values_list(
-            "id", flat=True
-        )
-    )
-    hidden_sources = list(
-        incident.sources.exclude(id__in=access.source_list_for_user(actor).values("id")).values_list(
-            "id", flat=True
-        )
-    )
-    wrapped, sealed = _seal(
-        "casework.incident", incident.id, {"description": description, "officials": named}
-    )
-    columns = {
-        "facility": facility,
-        "region": region,
-        "victim_count": victim_count,
-        "verification": verification,
-        "wrapped_key": wrapped,
-        "description_enc": sealed.get("description"),
-        "officials_enc": sealed.get("officials"),
-        **_dates("date", date),
-    }
+    checked = _incident_input(
+        actor, incident.id, facility_id=facility_id, region_code=region_code, date=date, categories=categories,
+        victim_ids=victim_ids, victim_count=victim_count, perpetrator_roles=perpetrator_roles,
+        officials=officials, description=description, verification=verification, source_ids=source_ids,
+    )  # fmt: skip
+    hidden_victims, hidden_sources = _hidden_links(actor, incident)
     with transaction.atomic():
-        for name, value in columns.items():
-            setattr(incident, name, value)
-        incident.save()
-        IncidentCategory.objects.filter(incident=incident).delete()
-        IncidentCategory.objects.bulk_create(IncidentCategory(incident=incident, code=c) for c in codes)
-        IncidentPerpetrator.objects.filter(incident=incident).delete()
-        IncidentPerpetrator.objects.bulk_create(IncidentPerpetrator(incident=incident, role=r) for r in roles)
-        incident.victims.set([*(v.id for v in victims), *hidden_victims])
-        incident.sources.set([*(s.id for s in sources), *hidden_sources])
+        _apply(incident, checked.columns)
+        _incident_codes_set(incident, checked)
+        incident.victims.set([*(v.id for v in checked.victims), *hidden_victims])
+        incident.sources.set([*(s.id for s in checked.sources), *hidden_sources])
         _audit(actor, "incident", incident.id, "update")
     return incident
 
@@ -806,15 +845,10 @@ def case_update(
     status: str = "open",
 ) -> Case:
     case = access.case_get_for_user(actor, case.id, write=True)
-    _code_in("status", CASE_STATUSES, status)
-    if deadline is not None and not isinstance(deadline, Date):
-        raise ValueError("deadline: must be a date")
     if assignee is not None and not assignee.is_active and assignee.id != case.assignee_id:
         raise ValueError("assignee: the account is not active")
-    wrapped, sealed = _seal("casework.case", case.id, {"notes": notes})
+    columns = _case_columns(case.id, assignee=assignee, deadline=deadline, notes=notes, status=status)
     with transaction.atomic():
-        case.assignee, case.deadline, case.status = assignee, deadline, status
-        case.wrapped_key, case.notes_enc = wrapped, sealed.get("notes")
-        case.save()
+        _apply(case, columns)
         _audit(actor, "case", case.id, "update")
     return case
