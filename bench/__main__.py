@@ -7,6 +7,7 @@ import sys
 BENCHES = {
     "audit": "bench.audit_bench",
     "crypto": "bench.crypto_bench",
+    "disclosure": "bench.disclosure_bench",
     "estimate": "bench.estimate_bench",
     "pages": "bench.pages_bench",
     "evidence": "bench.evidence_bench",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kartoteka import clicommands
 from kartoteka.estimation import cli as estimationcli
+from kartoteka.exports import cli as exportcli
 from kartoteka.intake import cli as intakecli
 from kartoteka.lib import keycli, keys
 
@@ -49,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     clicommands.register(sub)
     intakecli.register(sub)
     estimationcli.register(sub)
+    exportcli.register(sub)
     return top
 
 

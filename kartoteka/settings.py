@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "kartoteka.intake",
     "kartoteka.intake.triage",
     "kartoteka.estimation",
+    "kartoteka.exports",
 ]
 
 MIDDLEWARE = [

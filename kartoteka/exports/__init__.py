@@ -1,0 +1,1 @@
+"""Exports: staff data sets through the access gates, the public aggregate data set, HURIDOCS and Uwazi."""
