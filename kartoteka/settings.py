@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "kartoteka.intake.triage",
     "kartoteka.estimation",
     "kartoteka.exports",
+    "kartoteka.linkage",
 ]
 
 MIDDLEWARE = [

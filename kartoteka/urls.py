@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/", include("kartoteka.api.urls")),
     path("intake/", include("kartoteka.intake.triage.urls")),
     path("estimation/", include("kartoteka.estimation.urls")),
+    path("linkage/", include("kartoteka.linkage.urls")),
     *intake_public_urls.routes,
 ]

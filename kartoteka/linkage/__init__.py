@@ -1,0 +1,1 @@
+"""Record linkage: scored candidate pairs, persons as clusters (merge/unmerge), clerical review."""
