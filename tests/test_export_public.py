@@ -310,3 +310,29 @@ def test_it_hides_a_facility_whose_region_cell_is_a_complement() -> None:
     assert release.regions.col_totals["2024Q1"] == 11
     assert release.facilities.published[("FB", "2024Q1")] is None
     assert release.categories.published[("beating", "2024Q1")] == 11
+
+
+@pytest.mark.django_db
+def test_it_publishes_only_approved_estimates_with_method_and_interval(world: World, tmp_path: Path) -> None:
+    from kartoteka.estimation import report, tables
+    from kartoteka.estimation import services as estimation
+
+    def saved(population: str, counts: dict[tuple[int, int], int]):
+        table = tables.build_table(["A", "B"], counts, population=population, period="2024")
+        return estimation.estimate_save(
+            actor=world.cast.owner, team=world.cast.team, result=report.estimate(table)
+        )
+
+    approved = saved("recruits", {(1, 0): 60, (0, 1): 50, (1, 1): 20})
+    saved("dead", {(1, 0): 70, (0, 1): 40, (1, 1): 10})  # never approved
+    tiny = saved("wounded", {(1, 0): 2, (0, 1): 1, (1, 1): 1})  # approved, but fewer than k documented
+    coordinator = user_make("approver", role=Role.COORDINATOR, teams=(world.cast.team,))
+    for e in (approved, tiny):
+        estimation.estimate_approve(actor=coordinator, estimate_id=str(e.id))
+    files = _export(world, tmp_path / "r", "2024-01-01", "2024-12-31")
+    rows = list(csv.DictReader(io.StringIO(files["estimates.csv"].decode("utf-8-sig"))))
+    assert [r["population"] for r in rows] == ["recruits"]
+    assert rows[0]["method"] == "chapman" and rows[0]["documented"] == "130"
+    assert int(rows[0]["lower_95"]) <= int(rows[0]["estimate"]) <= int(rows[0]["upper_95"])
+    assert json.loads(files["release.json"])["estimates"][0]["estimate"] == int(rows[0]["estimate"])
+    assert "estimates.csv" in files["methodology.md"].decode()

@@ -36,6 +36,7 @@ FILES = (
     "victims_by_category.csv",
     "victims_by_facility.csv",
     "public.xlsx",
+    "estimates.csv",
     "release.json",
     "methodology.md",
 )
@@ -57,6 +58,20 @@ class FacilityLabel:
 
 
 @dataclass(frozen=True)
+class EstimateLine:
+    """An estimate a second staff member approved (estimation.selectors.published_estimates): figures only."""
+
+    population: str
+    period: str
+    lists: int
+    n_observed: int
+    method: str
+    estimate: int
+    lower: int
+    upper: int
+
+
+@dataclass(frozen=True)
 class PublicRelease:
     k: int
     quarters: list[str]
@@ -66,6 +81,7 @@ class PublicRelease:
     region_labels: list[RegionLabel]
     facility_labels: list[FacilityLabel]
     generated_on: date
+    estimates: tuple[EstimateLine, ...] = ()
 
     def tables(self) -> dict[str, ProtectedTable]:
         return {"regions": self.regions, "categories": self.categories, "facilities": self.facilities}
@@ -91,6 +107,7 @@ def release_build(
     regions: Sequence[RegionLabel],
     facilities: Sequence[FacilityLabel],
     generated_on: date,
+    estimates: Sequence[EstimateLine] = (),
 ) -> PublicRelease:
     in_period = [e for e in events if e.quarter in set(quarters)]
     placed = _placements(in_period)
@@ -124,6 +141,8 @@ def release_build(
         region_labels=list(regions),
         facility_labels=list(facilities),
         generated_on=generated_on,
+        # An estimate over fewer than k documented people would publish a small count: left out.
+        estimates=tuple(e for e in estimates if e.n_observed >= k),
     )
     _release_check(release)
     return release
@@ -221,6 +240,15 @@ def _facility_sheet(release: PublicRelease) -> Sheet:
     return Sheet("victims_by_facility", ["facility_key", "facility_name", "region_code", *t.col_labels], rows)
 
 
+def _estimate_sheet(release: PublicRelease) -> Sheet:
+    header = ["population", "period", "lists", "documented", "method", "estimate", "lower_95", "upper_95"]
+    rows: list[list[object]] = [
+        [e.population, e.period, e.lists, e.n_observed, e.method, e.estimate, e.lower, e.upper]
+        for e in release.estimates
+    ]
+    return Sheet("estimates", header, rows)
+
+
 def _table_json(t: ProtectedTable) -> dict[str, object]:
     return {
         "rows": t.row_labels,
@@ -235,6 +263,8 @@ def _table_json(t: ProtectedTable) -> dict[str, object]:
 def release_files(release: PublicRelease) -> dict[str, bytes]:
     sheets = [_region_sheet(release), _category_sheet(release), _facility_sheet(release)]
     files = {f"{s.name}.csv": csv_bytes(s.header, s.rows) for s in sheets}
+    estimates = _estimate_sheet(release)
+    files["estimates.csv"] = csv_bytes(estimates.header, estimates.rows)
     files["public.xlsx"] = xlsx_bytes(sheets)
     files["release.json"] = json_bytes(
         {
@@ -245,6 +275,7 @@ def release_files(release: PublicRelease) -> dict[str, bytes]:
             "unit": "distinct victims",
             "hidden_cells": "null here, '—' in CSV/XLSX; hidden values are not all small",
             "tables": {name: _table_json(t) for name, t in release.tables().items()},
+            "estimates": [dict(zip(estimates.header, row, strict=True)) for row in estimates.rows],
         }
     )
     files["methodology.md"] = methodology(release).encode("utf-8")
@@ -286,6 +317,12 @@ def methodology(release: PublicRelease) -> str:
 организации, и ячейка показывается, только если в ней не меньше {k} пострадавших, ячейка региона за тот
 же квартал опубликована, а остаток региона без показанных учреждений равен 0 или не меньше {k}.
 
+**Оценки (estimates.csv).** Оценки общего числа людей, включая незадокументированных, методом повторного
+отлова по нескольким спискам; каждая — для одной заявленной совокупности и периода, с методом и 95%
+интервалом, и опубликована только после утверждения вторым сотрудником. Оценки по менее чем {k}
+задокументированным людям не публикуются. Оценка зависит от допущений метода и качества связывания
+списков; интервал важнее точечного значения.
+
 **Чего здесь нет.** Имён, дат рождения, контактов, свободного текста, идентификаторов записей.
 
 **Ограничения.** Данные неполны: это число задокументированных случаев, а не оценка их общего числа.
@@ -315,6 +352,12 @@ value is determined by the published numbers or can be narrowed to 1…{k - 1}.
 **Facilities.** A facility gets its own row only when a second staff member approved it, and a cell is
 shown only when it counts at least {k} victims, the region's cell for the quarter is published, and what
 remains of the region after the shown facilities is 0 or at least {k}.
+
+**Estimates (estimates.csv).** Estimates of the total number of people, the undocumented included, by
+multiple systems estimation (capture–recapture); each covers one declared population and period, gives its
+method and 95% interval, and is published only after a second staff member approved it. Estimates over
+fewer than {k} documented people are left out. An estimate rests on the method's assumptions and on the
+linkage of the lists; read the interval, not only the point.
 
 **Not included.** Names, dates of birth, contacts, free text, record identifiers.
 

@@ -21,6 +21,7 @@ from kartoteka.accounts.models import Role, User
 from kartoteka.audit.services import entry_append
 from kartoteka.casework.selectors import IncidentView, SourceView
 from kartoteka.core.fields import new_id
+from kartoteka.estimation.selectors import published_estimates
 from kartoteka.exports import huridocs, public, selectors
 from kartoteka.exports.models import ExportKey, FacilityRelease
 from kartoteka.exports.writers import ExportError, Sheet, csv_bytes, files_write, json_bytes, xlsx_bytes
@@ -359,7 +360,18 @@ def public_release(*, actor: User, quarters: list[str], k: int = 5) -> public.Pu
         regions=regions,
         facilities=facilities,
         generated_on=timezone.now().date(),
+        estimates=_estimates_published(),
     )
+
+
+def _estimates_published() -> list[public.EstimateLine]:
+    return [
+        public.EstimateLine(
+            e.population, e.period, len(e.lists), e.n_observed, e.method, round(e.estimate), round(e.lower),
+            round(e.upper),
+        )
+        for e in published_estimates()
+    ]  # fmt: skip
 
 
 def public_export(*, actor: User, out: Path, quarters: list[str], k: int = 5) -> ExportResult:
