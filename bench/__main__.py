@@ -6,6 +6,7 @@ import sys
 
 BENCHES = {
     "audit": "bench.audit_bench",
+    "backup": "bench.backup_bench",
     "crypto": "bench.crypto_bench",
     "disclosure": "bench.disclosure_bench",
     "estimate": "bench.estimate_bench",

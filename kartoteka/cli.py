@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from kartoteka import clicommands
+from kartoteka.backups import cli as backupcli
 from kartoteka.estimation import cli as estimationcli
 from kartoteka.exports import cli as exportcli
 from kartoteka.intake import cli as intakecli
@@ -51,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
     intakecli.register(sub)
     estimationcli.register(sub)
     exportcli.register(sub)
+    backupcli.register(sub)
     return top
 
 

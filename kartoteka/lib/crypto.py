@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 import pyrage
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -376,6 +377,82 @@ def unseal(data: bytes, secret: str) -> bytes:
         return bytes(pyrage.decrypt(data, [ident]))
     except pyrage.DecryptError:
         raise IntegrityError("sealed data cannot be opened with this identity, or was tampered") from None
+
+
+class _StreamSide:
+    """A caller's reader or writer handed to pyrage, remembering the caller's own failure, so that it is
+    raised as itself and not mistaken for (or hidden behind) a cryptographic one."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.error: BaseException | None = None
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self.stream.read(n)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.count += len(data)
+        return data
+
+    def write(self, data: bytes) -> int:
+        try:
+            self.stream.write(data)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def seal_stream(source: IO[bytes], dest: IO[bytes], recipients: list[str]) -> int:
+    """:func:`seal` for data of any size, in constant memory: age's STREAM reads ``source`` and writes
+    ``dest`` piece by piece, each 64 KiB piece authenticated and the last one marked as last, so a cut,
+    reordered or altered file fails to open. Returns the number of plaintext bytes sealed. The end of
+    ``source`` is the end of the data: a producer that fails must make its caller discard ``dest``."""
+    if not recipients:
+        raise CryptoError("no recipients to seal to")
+    parsed = [x25519.Recipient.from_str(recipient_check(r)) for r in recipients]
+    reader = _StreamSide(source)
+    try:
+        pyrage.encrypt_io(reader, dest, parsed)
+    except Exception as exc:
+        if reader.error is not None:
+            raise reader.error from None
+        if isinstance(exc, pyrage.EncryptError):
+            raise CryptoError("sealing failed") from None
+        raise
+    return reader.count
+
+
+def unseal_stream(source: IO[bytes], dest: IO[bytes], secret: str) -> int:
+    """The reverse of :func:`seal_stream`; returns the number of plaintext bytes written. Raises
+    :class:`IntegrityError` at the first piece that fails authentication, or at the end when the last
+    piece is missing: what was written to ``dest`` before that is unauthenticated and must be discarded."""
+    try:
+        ident = x25519.Identity.from_str(secret.strip())
+    except Exception as exc:
+        raise MalformedError("not an age secret key") from exc
+    writer = _StreamSide(dest)
+    try:
+        pyrage.decrypt_io(source, writer, [ident])
+    except pyrage.DecryptError:
+        raise IntegrityError(
+            "cannot open: not sealed to this identity, or its header was altered or is not age"
+        ) from None
+    except Exception:
+        if writer.error is not None:
+            raise writer.error from None
+        # pyrage reports a failed piece as an OSError("decryption error")
+        raise IntegrityError(
+            f"authentication failed after {writer.count} good bytes: the data was altered or cut short"
+        ) from None
+    return writer.count
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
