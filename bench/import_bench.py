@@ -9,32 +9,37 @@ the same rows, unencrypted and unindexed, into a plain table, and prints the rat
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.people_common import NameGenerator, actor_and_team, environment, process_hwm_mb
+from bench.people_common import NameGenerator, actor_and_team, environment, process_cpu_s, process_hwm_mb
 from bench.util import peak_rss_mb, row
 
 REGIONS = ("RU-MOS", "RU-SVE", "RU-KEM", "RU-IRK", "RU-KDA", "RU-ROS", "RU-BA", "RU-TA")
 
 
 def person_rows(n: int, seed: int) -> Iterator[Any]:
+    """N synthetic PersonInput rows, deterministic by seed (repeated birth dates share one PartialDate)."""
     from kartoteka.lib.partialdate import PartialDate
     from kartoteka.people.services import PersonInput
 
     gen = NameGenerator(seed)
+    dates: dict[tuple[int, int], PartialDate] = {}
     for i in range(n):
-        name = gen.one()
+        surname, given, patronymic, male, year = gen.parts()
+        month = 0 if i % 4 else 1 + i % 12
+        born = dates.get((year, month))
+        if born is None:
+            born = dates[year, month] = PartialDate.of(year, month) if month else PartialDate.of(year)
         yield PersonInput(
-            full_name=name.full_name,
-            aliases=(f"{name.given} {name.surname}",) if i % 10 == 0 else (),
-            birth_date=PartialDate.of(name.birth_year)
-            if i % 4
-            else PartialDate.of(name.birth_year, 1 + i % 12),
-            sex=name.sex,
+            full_name=f"{surname} {given} {patronymic}",
+            aliases=(f"{given} {surname}",) if i % 10 == 0 else (),
+            birth_date=born,
+            sex="m" if male else "f",
             home_region_code=REGIONS[i % len(REGIONS)] if i % 3 else None,
             articles=("105.1",) if i % 7 == 0 else (),
             sentence_months=12 * (1 + i % 20) if i % 2 else None,
@@ -89,7 +94,7 @@ def raw_sqlite(path: Path, n: int, seed: int, batch: int) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench import")
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=None, help="PostgreSQL server to run on (default SQLite)")
     args = parser.parse_args(argv)
@@ -101,18 +106,27 @@ def main(argv: list[str]) -> int:
 
         actor, team = actor_and_team()
         regions_create()
-        t0 = time.perf_counter()
+        cpu0, agent0, t0 = time.process_time(), process_cpu_s(env.agent_proc.pid), time.perf_counter()
         created = person_bulk_create(
             actor=actor, team=team, rows=person_rows(args.rows, args.seed), batch_size=args.batch
         )
         elapsed = time.perf_counter() - t0
+        cpu, agent_cpu = time.process_time() - cpu0, process_cpu_s(env.agent_proc.pid) - agent0
         rate = created / elapsed
         agent_mb = process_hwm_mb(env.agent_proc.pid)
         print(f"person_bulk_create: {created:,} persons on {connection.vendor}, batches of {args.batch}")
         row("persons/s (service path: seal, index, audit)", rate, "/s", f"{elapsed:.1f} s")
+        row("CPU per person, this process", cpu / max(created, 1) * 1e6, "µs")
+        row("CPU per person, key agent", agent_cpu / max(created, 1) * 1e6, "µs")
         row("peak RSS, this process", peak_rss_mb(), "MB")
         row("peak RSS, key agent", agent_mb, "MB")
         row("name terms per person", NameTerm.objects.count() / max(created, 1), "")
+        row(
+            "load average (1 min) at the end",
+            os.getloadavg()[0],
+            "",
+            "2 cores; above ~2.5 the machine is shared",
+        )
         assert Person.objects.count() == created == Record.objects.count()
         raw = raw_sqlite(env.tmp / "raw.sqlite3", args.rows, args.seed, args.batch)
         row("raw sqlite3.executemany, plaintext (info)", raw, "/s", f"×{raw / rate:.1f} the service path")

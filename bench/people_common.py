@@ -11,6 +11,7 @@ import os
 import random
 import secrets
 import tempfile
+from bisect import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
@@ -98,28 +99,34 @@ class NameGenerator:
         self.cum_surname = _zipf(len(self.surnames), 0.9)
         self.cum_male = _zipf(len(MALE), 1.0)
         self.cum_female = _zipf(len(FEMALE), 1.0)
+        self.total_surname, self.hi_surname = self.cum_surname[-1] + 0.0, len(self.surnames) - 1
+        self.total_male, self.hi_male = self.cum_male[-1] + 0.0, len(MALE) - 1
+        self.total_female, self.hi_female = self.cum_female[-1] + 0.0, len(FEMALE) - 1
+
+    def parts(self) -> tuple[str, str, str, bool, int]:
+        """(surname, given, patronymic, male, birth year): :meth:`one` without building an object, for the
+        import bench's generator (it runs on the importing thread, so its cost counts against the import).
+        The draws are ``random.choices``' own (same numbers, same order)."""
+        rng = self.rng
+        random_ = rng.random
+        male = random_() < 0.9  # prisoners recruited are overwhelmingly men
+        surname_m, surname_f = self.surnames[
+            bisect(self.cum_surname, random_() * self.total_surname, 0, self.hi_surname)
+        ]
+        father = MALE[bisect(self.cum_male, random_() * self.total_male, 0, self.hi_male)]
+        if male:
+            given = MALE[bisect(self.cum_male, random_() * self.total_male, 0, self.hi_male)][0]
+            surname, patronymic = surname_m, father[1]
+        else:
+            given = FEMALE[bisect(self.cum_female, random_() * self.total_female, 0, self.hi_female)]
+            surname, patronymic = surname_f, father[2]
+        return surname, given, patronymic, male, rng.randint(1960, 2004)
 
     def one(self) -> SyntheticName:
-        rng = self.rng
-        male = rng.random() < 0.9  # prisoners recruited are overwhelmingly men
-        surname_m, surname_f = rng.choices(self.surnames, cum_weights=self.cum_surname)[0]
-        father = rng.choices(MALE, cum_weights=self.cum_male)[0]
-        if male:
-            given, surname, patronymic = (
-                rng.choices(MALE, cum_weights=self.cum_male)[0][0],
-                surname_m,
-                father[1],
-            )
-        else:
-            given, surname, patronymic = (
-                rng.choices(FEMALE, cum_weights=self.cum_female)[0],
-                surname_f,
-                father[2],
-            )
+        surname, given, patronymic, male, year = self.parts()
         return SyntheticName(
-            f"{surname} {given} {patronymic}", surname, given, patronymic, "m" if male else "f",
-            rng.randint(1960, 2004),
-        )  # fmt: skip
+            f"{surname} {given} {patronymic}", surname, given, patronymic, "m" if male else "f", year
+        )
 
     def __iter__(self) -> Iterator[SyntheticName]:
         while True:
@@ -199,4 +206,12 @@ def process_hwm_mb(pid: int) -> float:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) another process (the agent) has used so far, from /proc."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return float("nan")

@@ -9,6 +9,7 @@ database only: a table of plaintext terms and a table of plaintext names. The ra
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from typing import Any
@@ -213,4 +214,10 @@ def main(argv: list[str]) -> int:
         row("p50, plaintext shadow", s50, "ms", f"{shadow_returned / len(queries):.1f} hits/query")
         row("p95, plaintext shadow", s95, "ms", f"ratio p95 ×{p95 / s95:.2f}")
         row("same hits as the shadow (first 50 queries)", agreement, "/50")
+        row(
+            "load average (1 min) at the end",
+            os.getloadavg()[0],
+            "",
+            "2 cores; above ~2.5 the machine is shared",
+        )
     return 0

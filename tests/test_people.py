@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from kartoteka.accounts import access
 from kartoteka.accounts.models import Share
@@ -138,8 +138,8 @@ def test_it_creates_a_person_with_record_terms_status_and_audit(agent_ready: Pat
     record = Record.objects.get(person=person)
     assert record.full_name_enc is not None
     assert "Иванов".encode() not in bytes(record.full_name_enc)
-    # Иванов, Пётр, Сергеевич, Петя; initials terms Иванов+П, Иванов+П+С and the alias's Иванов+П+(none)
-    assert NameTerm.objects.filter(record=record).count() == 7
+    # Иванов, Пётр, Сергеевич, Петя; initials terms Иванов+П+С and the alias's Иванов+П+(none)
+    assert NameTerm.objects.filter(record=record).count() == 6
     assert StatusEntry.objects.filter(person=person, status="recruited").count() == 1
     entry = AuditEntry.objects.order_by("-seq").first()
     assert entry is not None
@@ -277,6 +277,23 @@ def test_it_skips_rows_already_imported_from_the_same_origin(agent_ready: Path) 
     assert services.person_bulk_create(actor=cast.owner, team=cast.team, rows=rows, batch_size=3) == 4
     assert services.person_bulk_create(actor=cast.owner, team=cast.team, rows=rows + rows, batch_size=3) == 0
     assert Record.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_a_bulk_batch_that_refers_to_a_missing_row(agent_ready: Path) -> None:
+    """Outside a caller's transaction the bulk path writes with SQLite's foreign-key look-ups off and checks
+    each batch's references itself: a missing facility fails its batch (nothing of it written) and the
+    earlier batch stays."""
+    cast = cast_make()
+    good = [PersonInput(full_name=f"Иванов Пётр {i}") for i in range(3)]
+    bad = PersonInput(full_name="Петров Иван", facility_id=uuid.uuid4())
+    with pytest.raises(IntegrityError, match="facility"):
+        services.person_bulk_create(actor=cast.owner, team=cast.team, rows=[*good, bad], batch_size=3)
+    assert Record.objects.count() == 3 == Person.objects.count()
+    assert AuditEntry.objects.filter(action="person.bulk_create").count() == 1
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            assert cursor.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # back on
 
 
 # --- access -------------------------------------------------------------------------------------------------

@@ -51,11 +51,13 @@ DIMINUTIVES_CSV = Path(__file__).resolve().parent.parent / "data" / "diminutives
 __all__ = [
     "INITIAL_PREFIX",
     "TERM_PREFIX",
+    "LinkageParts",
     "ParsedName",
     "compatible",
     "display_forms",
     "index_terms",
     "initial_terms",
+    "linkage_parts",
     "lookup_terms",
     "normalise",
     "parse",
@@ -206,6 +208,13 @@ _SINGLE: dict[str, str] = {
     "z": "S", "ž": "X", "š": "X", "č": "X", "ɨ": "I", "i": "i", "y": "y", "j": "j", "ȷ": "ȷ", "o": "o",
     "x": "x",
 }  # fmt: skip
+# Every first sound class a key can start with (the units' classes, glides read as I, o as O or E, and the
+# convention-dependent cz, x and j as S, X or K), then "*": what an initial can be, for single-initial
+# look-ups (:func:`search_terms`).
+_SOUNDS_OR_ANY = (
+    *sorted({u[0] for u in (*_DIGRAPHS.values(), *_SINGLE.values()) if u[0].isupper()} | set("IOEXSK")),
+    "*",
+)
 _UNIT_RE = re.compile("|".join(sorted(map(re.escape, _DIGRAPHS), key=len, reverse=True)) + r"|gu(?=[eiy])|.")
 # ICAO 9303 writes ъ as "ie" (Подъячев → PODIEIACHEV, Объедков → OBIEEDKOV): ie after a consonant and
 # before the i/e that starts ICAO's я/ю/е is that sign.
@@ -415,6 +424,7 @@ def _script(text: str) -> Script | None:
     return "latin" if latin else "cyrillic" if cyrillic else None
 
 
+@lru_cache(maxsize=1 << 16)
 def _word_key(word: str, mode: int) -> str:
     return "-".join(k for half in word.lower().split("-") if (k := _part_key(half, mode)))
 
@@ -706,23 +716,48 @@ def _role_sound(analysis: _Analysis, role: Role) -> str:
 _PLAIN_NAME_RE = re.compile(r"[^\W\d_]{2,}(?:-[^\W\d_]{2,})*(?: [^\W\d_]{2,}(?:-[^\W\d_]{2,})*)*")
 
 
-def _plain_parts(raw: str) -> tuple[_Part, ...] | None:
-    """The parts :func:`_analyse` finds in a plain name, without its full parse (a bulk import indexes
-    millions of plain names); None when the name is not plain."""
+def _plain_words(raw: str) -> list[tuple[str, str]] | None:
+    """(word, key) of each word of a plain name that has a key; None when the name is not plain."""
     text = unicodedata.normalize("NFC", raw)
     if not _PLAIN_NAME_RE.fullmatch(text):
         return None
     mode = _mode(text.lower())
-    words = text.split(" ")
-    kept = [(w, k) for w in words if (k := _word_key(w, mode))]
+    return [(w, k) for w in text.split(" ") if (k := _word_key(w, mode))]
+
+
+def _plain_parts(raw: str) -> tuple[_Part, ...] | None:
+    """The parts :func:`_analyse` finds in a plain name, without its full parse (a bulk import indexes
+    millions of plain names); None when the name is not plain."""
+    kept = _plain_words(raw)
+    if kept is None:
+        return None
     keys = [k for _, k in kept]
     upper = all(w.isupper() for w, _ in kept)
     roles = _roles_free(keys, upper, False) if keys else []
     return tuple(_Part(r, w, k) for r, (w, k) in zip(roles, kept, strict=True))
 
 
+@lru_cache(maxsize=1 << 16)
+def _plain_terms(keys: tuple[str, ...], upper: bool) -> tuple[str, ...]:
+    """:func:`stored_terms` of a plain name from its words' keys: roles and terms depend on nothing else,
+    and the same three keys recur across a million names far more often than the same name does."""
+    roles = _roles_free(list(keys), upper, False) if keys else []
+    full = dict.fromkeys(TERM_PREFIX + half for k in keys for half in k.split("-") if half)
+    # As _initials_of: the first part of a role gives its sound; a plain name has no initials.
+    given = next((k[0] for r, k in zip(roles, keys, strict=True) if r == _G), _ANY_SOUND)
+    patronymic = next((k[0] for r, k in zip(roles, keys, strict=True) if r == _P), _ANY_SOUND)
+    initials = dict.fromkeys(
+        f"{INITIAL_PREFIX}{half}:{given}:{patronymic}"
+        for r, k in zip(roles, keys, strict=True)
+        if r == _S
+        for half in k.split("-")
+        if half
+    )
+    return (*full, *initials)
+
+
 def _initials_of(parts: tuple[_Part, ...], initials: tuple[_Initial, ...]) -> list[str]:
-    """Per surname half, (surname, given sound) and (surname, given sound, patronymic sound)."""
+    """Per surname half, (surname, given sound, patronymic sound)."""
     analysis = _Analysis(parts, initials, None, None)
     given, patronymic = _role_sound(analysis, "given"), _role_sound(analysis, "patronymic")
     terms: list[str] = []
@@ -730,15 +765,15 @@ def _initials_of(parts: tuple[_Part, ...], initials: tuple[_Initial, ...]) -> li
         if part.role != "surname":
             continue
         for half in part.key.split("-"):
-            for term in (f"{INITIAL_PREFIX}{half}:{given}", f"{INITIAL_PREFIX}{half}:{given}:{patronymic}"):
-                if half and term not in terms:
-                    terms.append(term)
+            term = f"{INITIAL_PREFIX}{half}:{given}:{patronymic}"
+            if half and term not in terms:
+                terms.append(term)
     return terms
 
 
 def initial_terms(raw: str) -> list[str]:
-    """Composite terms of a stored name for initials queries: per surname half, (surname, given initial) and
-    (surname, given initial, patronymic initial), an absent or open initial written "*".
+    """Composite terms of a stored name for initials queries: per surname half, (surname, given initial,
+    patronymic initial), an absent or open initial written "*".
 
     They say no more than the surname term beside the first sound of two other parts, and they let
     "Иванов П. С." fetch the Ивановы whose initials can agree instead of every Иванов.
@@ -754,11 +789,10 @@ def stored_terms(raw: str) -> list[str]:
     """Every blind-index term of one stored name (or alias): :func:`index_terms` then :func:`initial_terms`.
 
     A plain name's full-part terms are its parts' keys, so it is read once for both."""
-    parts = _plain_parts(raw)
-    if parts is None:
+    kept = _plain_words(raw)
+    if kept is None:
         return index_terms(raw) + initial_terms(raw)
-    full = dict.fromkeys(TERM_PREFIX + half for part in parts for half in part.key.split("-") if half)
-    return [*full, *_initials_of(parts, ())]
+    return list(_plain_terms(tuple(k for _, k in kept), all(w.isupper() for w, _ in kept)))
 
 
 def record_terms(full_name: str, aliases: Iterable[str] = ()) -> list[str]:
@@ -790,12 +824,60 @@ def search_terms(raw: str, *, diminutives: bool = False) -> list[tuple[str, ...]
     for half in dict.fromkeys(h for h in analysis.parts[0].key.split("-") if h):
         base = INITIAL_PREFIX + half
         if patronymic == _ANY_SOUND:
-            out.append((f"{base}:{given}", f"{base}:{_ANY_SOUND}"))
+            # No (surname, given) term is stored (it would be one more index row per name for a rarer
+            # query): a single initial looks up the triples with every patronymic sound instead.
+            out.append(tuple(f"{base}:{g}:{p}" for g in (given, _ANY_SOUND) for p in _SOUNDS_OR_ANY))
         else:
             out.append(
                 tuple(f"{base}:{g}:{p}" for g in (given, _ANY_SOUND) for p in (patronymic, _ANY_SOUND))
             )
     return out
+
+
+# --- linkage features -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkageParts:
+    """A name reduced to what record linkage compares: script-neutral part keys by role ("" when absent),
+    the first sound class of the given name and patronymic (from the part or an initial; "" when open),
+    every part key (hyphen halves apart), the given name's diminutive expansions, the sex guess, script."""
+
+    surname: str
+    given: str
+    patronymic: str
+    given_sound: str
+    patronymic_sound: str
+    keys: tuple[str, ...]
+    given_forms: tuple[str, ...]
+    sex: Sex | None
+    script: Script | None
+
+
+def linkage_parts(raw: str) -> LinkageParts:
+    """The parts of one name as :mod:`kartoteka.linkage.engine` compares them (first part of each role)."""
+    analysis = _analyse(raw)
+
+    def key(role: Role) -> str:
+        return next((p.key for p in analysis.parts if p.role == role), "")
+
+    def sound(role: Role) -> str:
+        value = _role_sound(analysis, role)
+        return "" if value == _ANY_SOUND else value
+
+    given = key("given")
+    keys = tuple(dict.fromkeys(h for p in analysis.parts for h in p.key.split("-") if h))
+    return LinkageParts(
+        surname=key("surname"),
+        given=given,
+        patronymic=key("patronymic"),
+        given_sound=sound("given"),
+        patronymic_sound=sound("patronymic"),
+        keys=keys,
+        given_forms=tuple(sorted(_expansions(given))) if given else (),
+        sex=analysis.sex,
+        script=analysis.script,
+    )
 
 
 # --- romanisation for display ---------------------------------------------------------------------------

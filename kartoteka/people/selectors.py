@@ -344,18 +344,23 @@ def _matches(query: str, candidate: Candidate, birth_year: int | None) -> bool:
     )
 
 
+def _rarest_first(index: TermIndex, values: list[list[object]]) -> list[list[object]]:
+    """The groups, the one with the fewest postings (counted up to RAREST_PROBE) first; [] if one has none."""
+    counts = [index.postings(v).values("record_id")[:RAREST_PROBE].count() for v in values]
+    if 0 in counts:
+        return []
+    return [values[i] for i in sorted(range(len(values)), key=lambda i: counts[i])]
+
+
 def _candidate_ids(
     user: User, index: TermIndex, values: list[list[object]], *, after: uuid.UUID | None, size: int
 ) -> list[uuid.UUID]:
-    """Record ids holding one value of every group, visible to the user, in id order after ``after``
-    (a record holding two values of one group may come twice; callers visit each once)."""
-    counts = [index.postings(v).values("pk")[:RAREST_PROBE].count() for v in values]
-    if 0 in counts:
-        return []
-    order = sorted(range(len(values)), key=lambda i: counts[i])
-    qs = index.postings(values[order[0]])
-    for i in order[1:]:
-        qs = qs.filter(Exists(index.postings(values[i]).filter(record_id=OuterRef("record_id"))))
+    """Record ids holding one value of every group (rarest first, see :func:`_rarest_first`), visible to the
+    user, in id order after ``after`` (a record holding two values of one group may come twice; callers
+    visit each once)."""
+    qs = index.postings(values[0])
+    for group in values[1:]:
+        qs = qs.filter(Exists(index.postings(group).filter(record_id=OuterRef("record_id"))))
     qs = qs.filter(Exists(access.record_list_for_user(user).filter(pk=OuterRef("record_id"))))
     if after is not None:
         qs = qs.filter(record_id__gt=after)
@@ -376,6 +381,9 @@ def person_find_with(
     for group in groups:
         values.append(flat[pos : pos + len(group)])
         pos += len(group)
+    values = _rarest_first(index, values)
+    if not values:
+        return []
     hits: list[PersonHit] = []
     seen: set[uuid.UUID] = set()
     decrypted, after = 0, None
