@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kartoteka.lib import agent, crypto, vault
+from kartoteka.lib import agent, crypto, keys, vault
 from kartoteka.testing import canary
 
 SMALL = 4096  # chunk size for tests, so a few kilobytes make several chunks
@@ -204,3 +204,146 @@ def test_it_leaves_no_plaintext_anywhere_after_a_10mb_ingest(
     assert m.sha256 == crypto.digest(bytes(body)).hex() and m.chunk_count == 10
     assert tempfile.gettempdir() == str(private_tmp) and list(private_tmp.iterdir()) == []
     canary.assert_clean(markers, [tmp_path / "vault"])
+
+
+class _Spy:
+    """The agent client, counting which ingest path the vault took."""
+
+    def __init__(self, client: agent.AgentClient) -> None:
+        self.client = client
+        self.fd_calls = 0
+
+    def vault_seal_chunks(self, *args: object, **kwargs: object) -> tuple[bytes, list[bytes]]:
+        return self.client.vault_seal_chunks(*args, **kwargs)  # type: ignore[arg-type]
+
+    def vault_open_chunks(self, *args: object, **kwargs: object) -> list[bytes]:
+        return self.client.vault_open_chunks(*args, **kwargs)  # type: ignore[arg-type]
+
+    def vault_ingest_fds(
+        self, item_id: str, source_fd: int, dest_fd: int, *, chunk_bytes: int
+    ) -> tuple[bytes, vault.SealedStream]:
+        self.fd_calls += 1
+        return self.client.vault_ingest_fds(item_id, source_fd, dest_fd, chunk_bytes=chunk_bytes)
+
+
+BATCH = vault.STREAM_BATCH_BYTES  # one streaming step: files around it cross the look-ahead at the end
+
+
+@pytest.mark.parametrize("size", [0, 1, SMALL + 1, BATCH - 3, BATCH, BATCH + 3, 2 * BATCH + SMALL])
+def test_it_has_the_agent_seal_a_real_file_from_its_descriptor(
+    tmp_path: Path, ops: agent.AgentClient, size: int
+) -> None:
+    data = os.urandom(size + 3)
+    path = tmp_path / "source.bin"
+    path.write_bytes(data)
+    spy = _Spy(ops)
+    with path.open("rb") as fh:
+        assert fh.read(3) == data[:3]  # the buffered reader has read ahead: the vault must start at 3
+        m = vault.vault_ingest(tmp_path / "vault", spy, fh, actor="user:1", chunk_bytes=SMALL)
+        assert fh.tell() == len(data)
+    assert spy.fd_calls == 1
+    assert (m.size, m.chunk_count) == (size, max(1, -(-size // SMALL)))
+    assert m.sha256 == crypto.digest(data[3:]).hex()
+    sealed = _sealed(tmp_path / "vault", m)
+    assert [crypto.digest(b).hex() for b in sealed] == list(m.chunk_sha256)
+    assert _read(tmp_path / "vault", ops, m.item_id) == data[3:]
+    report = vault.vault_verify(tmp_path / "vault", m.item_id, ops)
+    assert report.ok and report.decrypted and report.chunks_checked == m.chunk_count
+    assert [e.action for e in vault.custody_read(tmp_path / "vault", m.item_id)] == ["received", "opened"]
+
+
+def test_it_seals_the_same_format_by_descriptor_as_through_the_socket(
+    tmp_path: Path, ops: agent.AgentClient
+) -> None:
+    data = os.urandom(5 * SMALL + 7)
+    path = tmp_path / "source.bin"
+    path.write_bytes(data)
+    with path.open("rb") as fh:
+        by_fd = vault.vault_ingest(tmp_path / "vault", ops, fh, actor="user:1", chunk_bytes=SMALL)
+    by_socket = _ingest(tmp_path / "vault", ops, data)
+    assert (by_fd.size, by_fd.chunk_count, by_fd.sha256, by_fd.sealed_size) == (
+        by_socket.size,
+        by_socket.chunk_count,
+        by_socket.sha256,
+        by_socket.sealed_size,
+    )
+    # A chunk of one moved into the other fails: the item id is bound into every chunk either way.
+    swapped = _sealed(tmp_path / "vault", by_socket)
+    swapped[1] = _sealed(tmp_path / "vault", by_fd)[1]
+    _store(tmp_path / "vault", by_socket, swapped)
+    with pytest.raises(vault.VaultIntegrityError) as caught:
+        _read(tmp_path / "vault", ops, by_socket.item_id)
+    assert caught.value.chunk == 1
+
+
+def test_it_refuses_descriptors_the_agent_must_not_read_or_write(
+    tmp_path: Path, ops: agent.AgentClient
+) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"evidence")
+    used = tmp_path / "used.bin"
+    used.write_bytes(b"do not overwrite")
+    item = str(crypto.record_id_new())
+    read_fd = os.open(source, os.O_RDONLY)
+    cases = {
+        "destination not empty": (read_fd, os.open(used, os.O_WRONLY)),
+        "destination read-only": (read_fd, os.open(tmp_path / "new.bin", os.O_RDONLY | os.O_CREAT, 0o600)),
+        "source write-only": (
+            os.open(source, os.O_WRONLY),
+            os.open(tmp_path / "d1", os.O_WRONLY | os.O_CREAT),
+        ),
+    }
+    pipe_r, pipe_w = os.pipe()
+    cases["source a pipe"] = (pipe_r, os.open(tmp_path / "d2", os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        for label, (src, dst) in cases.items():
+            with pytest.raises(agent.ProtocolError):
+                ops.vault_ingest_fds(item, src, dst, chunk_bytes=SMALL)
+            assert os.fstat(dst).st_size in (0, len(b"do not overwrite")), label
+        with pytest.raises(agent.ProtocolError):  # descriptors on an operation that takes none
+            ops.call_fds("status", (read_fd,))
+    finally:
+        for fd in {read_fd, pipe_r, pipe_w, *(fd for pair in cases.values() for fd in pair)}:
+            os.close(fd)
+    assert used.read_bytes() == b"do not overwrite"
+    assert ops.status()["unlocked"]  # the agent is still up and still unlocked
+
+
+def test_it_stops_a_streaming_ingest_when_the_agent_locks(tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(3 * BATCH))
+    sealer = keys.VaultChunkSealer(str(crypto.record_id_new()), crypto.ChunkSealer(crypto.random_key()))
+    checks = []
+
+    def alive() -> None:
+        checks.append(1)
+        if len(checks) == 2:
+            raise keys.LockedError("locked during the ingest")
+
+    src = os.open(source, os.O_RDONLY)
+    dst = os.open(tmp_path / "chunks.bin", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(keys.LockedError):
+            vault.seal_stream(src, dst, chunk_bytes=SMALL, sealer=sealer, alive=alive)
+    finally:
+        os.close(src)
+        os.close(dst)
+    assert len(checks) == 2  # nothing was sealed after the lock
+
+
+def test_it_leaves_no_partial_item_when_the_agent_refuses_a_descriptor_ingest(
+    tmp_path: Path, ops: agent.AgentClient
+) -> None:
+    path = tmp_path / "source.bin"
+    path.write_bytes(os.urandom(3 * SMALL))
+
+    class Refusing(_Spy):
+        def vault_ingest_fds(
+            self, item_id: str, source_fd: int, dest_fd: int, *, chunk_bytes: int
+        ) -> tuple[bytes, vault.SealedStream]:
+            return self.client.vault_ingest_fds(item_id, source_fd, dest_fd, chunk_bytes=1)  # out of range
+
+    with path.open("rb") as fh, pytest.raises(agent.AgentError):
+        vault.vault_ingest(tmp_path / "vault", Refusing(ops), fh, actor="user:1", chunk_bytes=SMALL)
+    assert list(vault.vault_items(tmp_path / "vault")) == []
+    assert list((tmp_path / "vault" / "tmp").iterdir()) == []

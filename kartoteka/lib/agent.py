@@ -15,6 +15,11 @@ per field. Errors travel as a code only and are
 raised again on the client side as the matching :mod:`kartoteka.lib.keys` or :mod:`~kartoteka.lib.crypto`
 class, with a fixed message: nothing sensitive crosses the socket inside an error.
 
+Evidence files do not cross the socket at all: ``vault_ingest_fds`` hands the agent the open source file
+and the empty destination as descriptors (``SCM_RIGHTS``, on the frame's first bytes), and the agent
+reads, hashes, seals and writes itself (:func:`kartoteka.lib.vault.seal_stream`). The peer-uid check
+applies as to every request; the agent accepts only regular files, the destination empty and writable.
+
 The agent locks itself (overwriting its key buffers, best effort) after an idle timeout and after an
 absolute lifetime counted from unlocking. No Django here.
 """
@@ -25,6 +30,7 @@ import argparse
 import base64
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -32,6 +38,7 @@ import resource
 import signal
 import socket
 import socketserver
+import stat
 import struct
 import subprocess
 import sys
@@ -42,12 +49,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kartoteka.lib import crypto, intakekeys, keys
+from kartoteka.lib import crypto, intakekeys, keys, vault
 
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 DEFAULT_MAX_LIFETIME = 12 * 3600.0
 MAX_FRAME = 256 * 1024 * 1024
 MAX_BLOBS = 4096
+MAX_FDS = 2  # descriptors one request may carry (SCM_RIGHTS): an evidence source and its destination
 _LENGTH = struct.Struct(">I")
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 _PR_SET_DUMPABLE = 4
@@ -130,10 +138,28 @@ def _recv_blob(sock: socket.socket, n: int) -> bytes | None:
     return b"".join(parts)
 
 
-def _recv_frame(sock: socket.socket) -> Any:
+def _recv_head(sock: socket.socket, fds: list[int]) -> bytes | None:
+    """The frame's length prefix, and the descriptors sent with it (appended to ``fds``, which the caller
+    closes). Read with recvmsg, so descriptors on any other byte are dropped by the kernel."""
+    data, received, flags, _ = socket.recv_fds(sock, _LENGTH.size, MAX_FDS)
+    fds.extend(received)
+    if flags & socket.MSG_CTRUNC:
+        raise ProtocolError("too many descriptors")
+    if not data:
+        return None
+    if len(data) < _LENGTH.size:
+        rest = _recv_exact(sock, _LENGTH.size - len(data))
+        if rest is None:
+            raise ProtocolError("connection closed mid-frame")
+        data += rest
+    return data
+
+
+def _recv_frame(sock: socket.socket, fds: list[int] | None = None) -> Any:
     """The next JSON object, or None at a clean end of stream. Attachments announced in ``blobs`` (a list
-    of lengths) are read too and replace it as a list of bytes."""
-    head = _recv_exact(sock, _LENGTH.size)
+    of lengths) are read too and replace it as a list of bytes. With ``fds``, descriptors sent with the
+    frame are accepted into it (the agent's side)."""
+    head = _recv_exact(sock, _LENGTH.size) if fds is None else _recv_head(sock, fds)
     if head is None:
         return None
     (length,) = _LENGTH.unpack(head)
@@ -162,11 +188,16 @@ def _recv_frame(sock: socket.socket) -> Any:
     return obj
 
 
-def _send_frame(sock: socket.socket, obj: Any, blobs: Sequence[bytes] = ()) -> None:
+def _send_frame(sock: socket.socket, obj: Any, blobs: Sequence[bytes] = (), fds: Sequence[int] = ()) -> None:
     if blobs:
         obj = {**obj, "blobs": [len(b) for b in blobs]}
     body = json.dumps(obj, separators=(",", ":")).encode()
-    sock.sendall(_LENGTH.pack(len(body)) + body)
+    frame = _LENGTH.pack(len(body)) + body
+    if fds:
+        sent = socket.send_fds(sock, [frame], list(fds))  # the descriptors ride on the first bytes
+        sock.sendall(frame[sent:])
+    else:
+        sock.sendall(frame)
     for blob in blobs:
         sock.sendall(blob)
 
@@ -374,6 +405,10 @@ class Agent:
             "blind_index_raw": self._blind_index_raw,
             "intake_open": lambda a, blobs: (None, self._intake.open(str(a["user_id"]), blobs)),
         }
+        # Operations handed open descriptors with the request.
+        self._fd_ops: dict[str, Callable[[dict[str, Any], list[int]], Any]] = {
+            "vault_ingest_fds": self._vault_ingest_fds,
+        }
         # Command-line logins: user name → monotonic expiry. Only peers of the agent's own uid reach these,
         # so they record which staff member a command acts for after a password check, for the audit log.
         self._cli_sessions: dict[str, float] = {}
@@ -506,6 +541,38 @@ class Agent:
         )
         return None, plain
 
+    def _vault_ingest_fds(self, a: dict[str, Any], fds: list[int]) -> Any:
+        """Seal a whole evidence file from the source descriptor into the destination, here: the data key
+        stays in this process and the plaintext never crosses the socket. Runs outside the key lock (a
+        gigabyte takes seconds) but stops at the next batch once the agent is locked."""
+        if len(fds) != 2:
+            raise ProtocolError("a source and a destination descriptor are needed")
+        source, dest = fds
+        _fd_check(source, write=False)
+        _fd_check(dest, write=True)
+        item_id = vault.item_id_check(str(a["item_id"]))
+        chunk_bytes = int(a["chunk_bytes"])
+        with self._lock:
+            session = self._session
+            if session is None:
+                raise keys.LockedError("the key agent is locked; run `kartoteka keys unlock`")
+            self._last_used = time.monotonic()
+            wrapped, sealer = session.vault_chunk_sealer(item_id)
+
+        def alive() -> None:
+            with self._lock:
+                if self._session is not session:
+                    raise keys.LockedError("the key agent was locked during the ingest")
+                self._last_used = time.monotonic()
+
+        stream = vault.seal_stream(source, dest, chunk_bytes=chunk_bytes, sealer=sealer, alive=alive)
+        return {
+            "wrapped_key": _b(wrapped),
+            "size": stream.size,
+            "sha256": stream.sha256,
+            "chunk_sha256": list(stream.chunk_sha256),
+        }
+
     def _rotation_begin(self, a: dict[str, Any]) -> Any:
         st = self._with_session(lambda s: s.rotation_begin())
         return [st.current, list(st.live_versions), st.resumed]
@@ -530,13 +597,19 @@ class Agent:
         self.lock("shutdown")
         self.stop_requested.set()
 
-    def dispatch(self, request: Any) -> dict[str, Any]:
+    def dispatch(self, request: Any, fds: Sequence[int] = ()) -> dict[str, Any]:
+        """Run one request. ``fds`` were received with it; the caller closes them afterwards."""
         try:
             if not isinstance(request, dict) or not isinstance(request.get("op"), str):
                 raise ProtocolError("malformed request")
             args = request.get("args") or {}
             if not isinstance(args, dict):
                 raise ProtocolError("malformed request")
+            fd_handler = self._fd_ops.get(request["op"])
+            if fd_handler is not None:
+                return {"ok": True, "result": fd_handler(args, list(fds))}
+            if fds:
+                raise ProtocolError("this operation takes no descriptors")
             blob_handler = self._blob_ops.get(request["op"])
             if blob_handler is not None:
                 blobs = request.get("blobs") or []
@@ -558,6 +631,21 @@ class Agent:
             return {"ok": False, "error": code, "message": message}
 
 
+def _fd_check(fd: int, *, write: bool) -> None:
+    """A descriptor handed in must be a regular file open the right way; a destination must be empty and at
+    its start, so the agent never writes over anything."""
+    mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise ProtocolError("a descriptor is not a regular file")
+    if write:
+        ok = mode in (os.O_WRONLY, os.O_RDWR) and st.st_size == 0 and os.lseek(fd, 0, os.SEEK_CUR) == 0
+    else:
+        ok = mode in (os.O_RDONLY, os.O_RDWR)
+    if not ok:
+        raise ProtocolError("a descriptor is not open as the operation needs")
+
+
 def peer_uid(sock: socket.socket) -> int:
     _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
     return int(uid)
@@ -577,19 +665,24 @@ class _Handler(socketserver.BaseRequestHandler):
                 )
             return
         while True:
+            fds: list[int] = []
             try:
-                request = _recv_frame(sock)
-            except (ProtocolError, ValueError):
-                with contextlib.suppress(OSError):
-                    _send_frame(
-                        sock, {"ok": False, "error": ProtocolError.code, "message": "malformed frame"}
-                    )
-                return
-            except OSError:
-                return
-            if request is None:
-                return
-            response = self.server.agent.dispatch(request)
+                try:
+                    request = _recv_frame(sock, fds)
+                except (ProtocolError, ValueError):
+                    with contextlib.suppress(OSError):
+                        _send_frame(
+                            sock, {"ok": False, "error": ProtocolError.code, "message": "malformed frame"}
+                        )
+                    return
+                except OSError:
+                    return
+                if request is None:
+                    return
+                response = self.server.agent.dispatch(request, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
             out_blobs = response.pop("blobs", ())
             try:
                 _send_frame(sock, response, out_blobs)
@@ -743,11 +836,30 @@ class AgentClient:
 
     def call_blobs(self, op: str, blobs: Sequence[bytes], **args: Any) -> tuple[Any, list[bytes]]:
         """A request whose bulk bytes travel as raw attachments; returns the result and the reply's."""
+        return self._request(op, args, blobs)
+
+    def call_fds(self, op: str, fds: Sequence[int], **args: Any) -> Any:
+        """A request that hands the agent open descriptors. No timeout: it takes as long as the file."""
+        return self._request(op, args, (), fds, patient=True)[0]
+
+    def _request(
+        self,
+        op: str,
+        args: dict[str, Any],
+        blobs: Sequence[bytes],
+        fds: Sequence[int] = (),
+        *,
+        patient: bool = False,
+    ) -> tuple[Any, list[bytes]]:
         with self._lock:
             sock = self._connect()
             try:
-                _send_frame(sock, {"op": op, "args": args}, blobs)
+                if patient:
+                    sock.settimeout(None)
+                _send_frame(sock, {"op": op, "args": args}, blobs, fds)
                 response = _recv_frame(sock)
+                if patient:
+                    sock.settimeout(self.timeout)
             except (OSError, ProtocolError, ValueError):
                 self.close()
                 raise AgentUnavailableError("the connection to the key agent broke") from None
@@ -884,6 +996,21 @@ class AgentClient:
         if len(plain) != len(blobs):
             raise ProtocolError("the key agent returned the wrong number of chunks")
         return plain
+
+    def vault_ingest_fds(
+        self, item_id: str, source_fd: int, dest_fd: int, *, chunk_bytes: int
+    ) -> tuple[bytes, vault.SealedStream]:
+        """Have the agent seal the file open at ``source_fd`` (from its current offset to its end) into the
+        empty file ``dest_fd``, fsynced; returns the item's wrapped data key and what was written."""
+        result = self.call_fds(
+            "vault_ingest_fds", (source_fd, dest_fd), item_id=item_id, chunk_bytes=chunk_bytes
+        )
+        stream = vault.SealedStream(
+            size=int(result["size"]),
+            sha256=str(result["sha256"]),
+            chunk_sha256=tuple(str(h) for h in result["chunk_sha256"]),
+        )
+        return _unb(result["wrapped_key"]), stream
 
     def intake_identity_unlock(
         self, user_id: str, sealed_secret: bytes, passphrase: str, *, seconds: float | None = None

@@ -580,6 +580,21 @@ def vault_chunk_context(item_id: str, index: int, final: bool) -> bytes:
     return b"kartoteka-vault\x1f" + item_id.encode() + b"\x1f" + _VAULT_CHUNK.pack(index, final)
 
 
+class VaultChunkSealer:
+    """Seals the chunks of one evidence item in place (:meth:`KeySession.vault_chunk_sealer`), with the
+    same associated data as :meth:`KeySession.vault_seal_chunks`, so either way reads back alike."""
+
+    __slots__ = ("_item_id", "_sealer")
+
+    def __init__(self, item_id: str, sealer: crypto.ChunkSealer) -> None:
+        self._item_id = item_id
+        self._sealer = sealer
+
+    def seal_into(self, index: int, chunk: bytes | memoryview, out: memoryview, *, final: bool) -> int:
+        context = vault_chunk_context(self._item_id, index, final)
+        return self._sealer.seal_into(chunk, out, associated_data=context)
+
+
 def _check_name(name: str) -> str:
     if not _NAME_RE.match(name):
         raise KeysError("table and field names must be lower-case identifiers")
@@ -762,6 +777,12 @@ class KeySession:
             for i, c in enumerate(chunks)
         ]
         return wrapped_key, sealed
+
+    def vault_chunk_sealer(self, item_id: str) -> tuple[bytes, VaultChunkSealer]:
+        """A fresh data key for a new evidence item, returned wrapped, and a sealer of the item's chunks
+        that holds the cipher: the key agent streams a file through it without the key leaving here."""
+        dek = crypto.random_key()
+        return self._dek_wrap(VAULT_TABLE, item_id, dek), VaultChunkSealer(item_id, crypto.ChunkSealer(dek))
 
     def vault_open_chunks(
         self, item_id: str, wrapped_key: bytes, first_index: int, blobs: Sequence[bytes], *, last_index: int

@@ -10,10 +10,12 @@ Layout under the vault directory (owner-only: directories 0700, files 0600)::
 
 Each chunk is AES-256-GCM under the item's own data key, with the item id, the chunk's index and a
 final-chunk flag as associated data (:func:`kartoteka.lib.keys.vault_chunk_context`), so a chunk moved to
-another position or item, or a file cut short, fails to open. The data key lives only inside the key agent:
-this module streams plaintext to it in batches and gets sealed chunks back (``vault_seal_chunks``), and the
-reverse to read. Ingest is a three-stage pipeline (read + hash, seal in the agent, hash + write) so the
-stages overlap on separate cores; memory stays at a few batches whatever the file size. No Django here.
+another position or item, or a file cut short, fails to open. The data key lives only inside the key agent.
+A regular file is ingested by handing the agent its descriptor and the new chunk file's (``SCM_RIGHTS``):
+the agent reads, hashes, seals and writes itself (:func:`seal_stream`), so no plaintext crosses the socket.
+Anything else (a buffer, a pipe) is streamed to the agent in batches and comes back sealed
+(``vault_seal_chunks``) in a three-stage pipeline; reading is the reverse. Either way memory stays at a few
+batches whatever the file size. No Django here.
 """
 
 from __future__ import annotations
@@ -21,26 +23,34 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import ctypes
 import fcntl
+import io
 import json
 import os
 import queue
 import re
 import secrets
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Protocol, TypeVar
+from typing import IO, Protocol, TypeVar, runtime_checkable
 
 from kartoteka.lib import crypto
 
 CHUNK_BYTES = 1024 * 1024
 BATCH_CHUNKS = 2
 PIPELINE_DEPTH = 2
+# Streaming ingest inside the key agent (:func:`seal_stream`): how much is read, sealed and written per
+# step, how many such buffers the reader owns, and how often written data is handed to the disk early.
+STREAM_BATCH_BYTES = 4 * 1024 * 1024
+STREAM_BUFFERS = 3
+WRITEBACK_BYTES = 32 * 1024 * 1024
 MIN_CHUNK_BYTES = 4096
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
 SEAL_OVERHEAD = crypto.NONCE_BYTES + crypto.TAG_BYTES
@@ -97,6 +107,23 @@ class VaultKeyOperations(Protocol):
     def vault_open_chunks(
         self, item_id: str, wrapped_key: bytes, first_index: int, blobs: Sequence[bytes], *, last_index: int
     ) -> list[bytes]: ...
+
+
+@runtime_checkable
+class VaultStreamOperations(Protocol):
+    """A key agent that seals a whole file itself (:meth:`~kartoteka.lib.agent.AgentClient.
+    vault_ingest_fds`): it is handed the source and destination descriptors, so the plaintext never
+    crosses the socket. Returns the item's wrapped data key and what :func:`seal_stream` measured."""
+
+    def vault_ingest_fds(
+        self, item_id: str, source_fd: int, dest_fd: int, *, chunk_bytes: int
+    ) -> tuple[bytes, SealedStream]: ...
+
+
+class ChunkSealer(Protocol):
+    """Seals one chunk of one item into ``out`` (:class:`kartoteka.lib.keys.VaultChunkSealer`)."""
+
+    def seal_into(self, index: int, chunk: memoryview, out: memoryview, *, final: bool) -> int: ...
 
 
 # --- records -----------------------------------------------------------------------------------------------
@@ -172,6 +199,16 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class SealedStream:
+    """What :func:`seal_stream` wrote: the original's size and SHA-256, and the SHA-256 of each sealed
+    chunk in order."""
+
+    size: int
+    sha256: str
+    chunk_sha256: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CustodyEntry:
     seq: int
     item_id: str
@@ -222,7 +259,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -349,7 +386,11 @@ def vault_ingest(
     work = root / "tmp" / f"{item_id}.{secrets.token_hex(4)}"
     work.mkdir(mode=DIR_MODE)
     try:
-        manifest = _ingest_into(work, ops, source, item_id, chunk_bytes)
+        source_fd = _regular_file_fd(source) if isinstance(ops, VaultStreamOperations) else None
+        if isinstance(ops, VaultStreamOperations) and source_fd is not None:
+            manifest = _ingest_fds(work, ops, source, source_fd, item_id, chunk_bytes)
+        else:
+            manifest = _ingest_into(work, ops, source, item_id, chunk_bytes)
         _write_new_file(work / MANIFEST_FILE, manifest.to_json())
         _custody_write(work / CUSTODY_FILE, item_id, "received", actor, manifest.digest())
         _fsync_dir(work)
@@ -361,6 +402,194 @@ def vault_ingest(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return manifest
+
+
+def _regular_file_fd(source: IO[bytes]) -> int | None:
+    """The descriptor of a seekable regular file, which the agent can read directly; None otherwise."""
+    try:
+        fd = source.fileno()
+        if not source.seekable() or not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd
+
+
+def _ingest_fds(
+    work: Path, ops: VaultStreamOperations, source: IO[bytes], source_fd: int, item_id: str, chunk_bytes: int
+) -> Manifest:
+    """The fast path: the agent reads the source descriptor, seals and writes the chunk file itself."""
+    # A buffered reader may have read ahead of where it logically is: the agent starts at the logical place.
+    start = source.tell()
+    os.lseek(source_fd, start, os.SEEK_SET)
+    fd = os.open(work / CHUNKS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        wrapped, stream = ops.vault_ingest_fds(item_id, source_fd, fd, chunk_bytes=chunk_bytes)
+        written = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    source.seek(start + stream.size)
+    manifest = Manifest(
+        item_id=item_id,
+        size=stream.size,
+        chunk_bytes=chunk_bytes,
+        chunk_count=len(stream.chunk_sha256),
+        sha256=stream.sha256,
+        chunk_sha256=stream.chunk_sha256,
+        wrapped_key=wrapped,
+        created=_now(),
+    )
+    if manifest.chunk_count != max(1, -(-manifest.size // chunk_bytes)) or written != manifest.sealed_size:
+        raise VaultError("evidence ingest ended early")
+    return manifest
+
+
+def seal_stream(
+    source_fd: int,
+    dest_fd: int,
+    *,
+    chunk_bytes: int,
+    sealer: ChunkSealer,
+    alive: Callable[[], None] = lambda: None,
+) -> SealedStream:
+    """Read ``source_fd`` to its end, seal it chunk by chunk into the empty file ``dest_fd`` and fsync it.
+
+    Runs inside the key agent, in two threads that overlap on two cores: a reader (``readv`` into a few
+    preallocated buffers + SHA-256 of the original) and this one (AES-GCM of each chunk into one
+    preallocated output buffer + SHA-256 of each sealed chunk + write). Both halves cost about the same,
+    and OpenSSL's hashing and cipher release the GIL on large buffers. Two threads, not one per stage:
+    on a loaded machine every extra hand-over of the GIL waits for a descheduled thread. Memory stays at
+    ``STREAM_BUFFERS + 1`` batches (16 MiB) whatever the file's size. ``alive`` is called before each
+    batch and raises to stop (the agent was locked). The destination is preallocated and handed to the
+    disk as it grows, so the final fsync has little left to do.
+    """
+    if not MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES:
+        raise VaultError("chunk size out of range")
+    per_batch = max(1, STREAM_BATCH_BYTES // chunk_bytes)
+    # Two still make progress (the reader holds one while it reads the next): for huge chunks.
+    buffers = STREAM_BUFFERS if chunk_bytes <= STREAM_BATCH_BYTES else 2
+    pipe = _Pipeline()
+    free_plain: queue.Queue[bytearray | None] = queue.Queue()
+    for _ in range(buffers):
+        free_plain.put(bytearray(per_batch * chunk_bytes))
+    out = memoryview(bytearray(per_batch * (chunk_bytes + SEAL_OVERHEAD)))
+    to_seal: queue.Queue[tuple[bytearray, int, bool] | None] = queue.Queue()
+    plain_hash = crypto.digest_stream()
+    size = 0
+    _preallocate(source_fd, dest_fd, chunk_bytes)
+
+    def read() -> None:
+        nonlocal size
+        # A batch read but not passed on yet: only the next read tells whether it was the last.
+        held: tuple[bytearray, int] | None = None
+        while (buf := pipe.get(free_plain)) is not None:
+            n = _fill(source_fd, buf)
+            if n == 0:
+                last = held if held is not None else (buf, 0)  # an empty file is one empty final chunk
+                if held is not None:
+                    free_plain.put(buf)
+                pipe.put(to_seal, (*last, True))
+                pipe.put(to_seal, None)
+                return
+            if held is not None and not pipe.put(to_seal, (*held, False)):
+                return
+            plain_hash.update(memoryview(buf)[:n])
+            size += n
+            if n < len(buf):  # _fill stops short only at the end
+                pipe.put(to_seal, (buf, n, True))
+                pipe.put(to_seal, None)
+                return
+            held = (buf, n)
+
+    reader = pipe.run(read)
+    chunk_hashes: list[str] = []
+    written = synced = 0
+    try:
+        while (batch := pipe.get(to_seal)) is not None:
+            alive()
+            plain, n, final = batch
+            hashes, length = _seal_batch(
+                sealer, memoryview(plain)[:n], out, len(chunk_hashes), final, chunk_bytes
+            )
+            free_plain.put(plain)
+            chunk_hashes += hashes
+            _write_all(dest_fd, out[:length])
+            written += length
+            if written - synced >= WRITEBACK_BYTES:
+                _writeback_start(dest_fd, synced, written - synced)
+                synced = written
+    except BaseException as exc:
+        pipe.fail(exc)
+    reader.join()
+    if pipe.errors:
+        raise pipe.errors[0]
+    if os.fstat(dest_fd).st_size != written:  # preallocated for a source that then shrank
+        os.ftruncate(dest_fd, written)
+    os.fsync(dest_fd)
+    return SealedStream(size=size, sha256=plain_hash.hexdigest(), chunk_sha256=tuple(chunk_hashes))
+
+
+def _seal_batch(
+    sealer: ChunkSealer, plain: memoryview, out: memoryview, first: int, final: bool, chunk_bytes: int
+) -> tuple[list[str], int]:
+    """Seal consecutive chunks of ``plain`` back to back into ``out``; returns the hex SHA-256 of each
+    sealed chunk and the bytes written."""
+    hashes = []
+    starts = range(0, max(len(plain), 1), chunk_bytes)
+    pos = 0
+    for i, start in enumerate(starts):
+        piece = plain[start : start + chunk_bytes]
+        length = sealer.seal_into(first + i, piece, out[pos:], final=final and i == len(starts) - 1)
+        hashes.append(crypto.digest(out[pos : pos + length]).hex())
+        pos += length
+    return hashes, pos
+
+
+def _fill(fd: int, buf: bytearray) -> int:
+    """Read until ``buf`` is full or the source ends (pipes may return short reads before the end)."""
+    view = memoryview(buf)
+    got = 0
+    while got < len(buf):
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            break
+        got += n
+    return got
+
+
+def _preallocate(source_fd: int, dest_fd: int, chunk_bytes: int) -> None:
+    """Reserve the sealed size up front when the source's size is known: ext4 then allocates once instead
+    of at every write, which otherwise costs as much as the writing. Best effort."""
+    st = os.fstat(source_fd)
+    if not stat.S_ISREG(st.st_mode):
+        return
+    remaining = max(0, st.st_size - os.lseek(source_fd, 0, os.SEEK_CUR))
+    sealed = remaining + max(1, -(-remaining // chunk_bytes)) * SEAL_OVERHEAD
+    with contextlib.suppress(OSError):
+        os.posix_fallocate(dest_fd, 0, sealed)
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+
+
+def _writeback_start(fd: int, offset: int, length: int) -> None:
+    """Start writing a range to the disk without waiting (Linux ``sync_file_range``), so the fsync at the
+    end does not find a gigabyte still in memory. A hint: failures are ignored, the fsync still runs."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _ingest_into(
