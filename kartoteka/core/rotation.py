@@ -35,6 +35,9 @@ SEALED_MODELS = (
     SealedModel("casework.incident", ("description", "officials")),
     SealedModel("casework.case", ("notes",)),
     SealedModel("accounts.breakglassgrant", ("reason",)),
+    SealedModel("imports.quarantinerow", ("cells",)),
+    SealedModel("imports.testimony", ("text",)),
+    SealedModel("linkage.pairdecision", ("note",)),
 )
 _BY_LABEL = {m.label: m for m in SEALED_MODELS}
 
