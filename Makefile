@@ -39,6 +39,7 @@ services: ## make sure PostgreSQL runs, and chromium and mat2 are installed (Deb
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-mat2.sh
+	@scripts/ensure-poppler.sh
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy (strict on kartoteka/)

@@ -8,6 +8,7 @@ BENCHES = {
     "audit": "bench.audit_bench",
     "backup": "bench.backup_bench",
     "crypto": "bench.crypto_bench",
+    "dashboard": "bench.dashboard_bench",
     "disclosure": "bench.disclosure_bench",
     "estimate": "bench.estimate_bench",
     "pages": "bench.pages_bench",
@@ -15,6 +16,7 @@ BENCHES = {
     "import": "bench.import_bench",
     "intake": "bench.intake_bench",
     "ledger": "bench.ledger_bench",
+    "linkage": "bench.linkage_bench",
     "search": "bench.search_bench",
 }
 

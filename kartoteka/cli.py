@@ -15,8 +15,11 @@ from kartoteka import clicommands
 from kartoteka.backups import cli as backupcli
 from kartoteka.estimation import cli as estimationcli
 from kartoteka.exports import cli as exportcli
+from kartoteka.imports import cli as importcli
 from kartoteka.intake import cli as intakecli
 from kartoteka.lib import keycli, keys
+from kartoteka.linkage import cli as linkagecli
+from kartoteka.reports import cli as reportcli
 
 
 def _default_dirs() -> None:
@@ -50,9 +53,12 @@ def parser() -> argparse.ArgumentParser:
     keycli.register(sub, store_factory=_rotation_store)
     clicommands.register(sub)
     intakecli.register(sub)
+    backupcli.register(sub)
+    importcli.register(sub)
     estimationcli.register(sub)
     exportcli.register(sub)
-    backupcli.register(sub)
+    linkagecli.register(sub)
+    reportcli.register(sub)
     return top
 
 

@@ -62,9 +62,11 @@ INSTALLED_APPS = [
     "kartoteka.audit",
     "kartoteka.intake",
     "kartoteka.intake.triage",
+    "kartoteka.imports",
+    "kartoteka.reports",
+    "kartoteka.linkage",
     "kartoteka.estimation",
     "kartoteka.exports",
-    "kartoteka.linkage",
 ]
 
 MIDDLEWARE = [

@@ -17,7 +17,9 @@ urlpatterns = [
     path("facilities/", include("kartoteka.registry.urls")),
     path("api/", include("kartoteka.api.urls")),
     path("intake/", include("kartoteka.intake.triage.urls")),
-    path("estimation/", include("kartoteka.estimation.urls")),
+    path("imports/", include("kartoteka.imports.urls")),
     path("linkage/", include("kartoteka.linkage.urls")),
+    path("dashboard/", include("kartoteka.reports.urls")),
+    path("estimation/", include("kartoteka.estimation.urls")),
     *intake_public_urls.routes,
 ]

@@ -188,3 +188,10 @@ def test_it_estimates_over_the_api(agent_ready):
         content_type="application/json",
     )  # fmt: skip
     assert bad.status_code == 422
+
+
+def test_it_keeps_the_cli_defaults_in_step_with_the_sampler():
+    from kartoteka.estimation import cli as estimation_cli
+
+    assert LCMCRSettings.chains == estimation_cli.CHAINS_DEFAULT
+    assert LCMCRSettings.iterations == estimation_cli.ITERATIONS_DEFAULT

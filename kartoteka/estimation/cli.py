@@ -11,11 +11,17 @@ import argparse
 from typing import Any
 
 from kartoteka.clicommands import CommandError, acting_user
-from kartoteka.estimation import lcmcr, report
 from kartoteka.estimation.errors import EstimationError
 
+# Defaults of lcmcr.LCMCRSettings, repeated so that loading the CLI does not import numpy and statsmodels
+# (every `kartoteka` command would pay for it); tests/test_estimation_app.py checks they agree.
+CHAINS_DEFAULT = 4
+ITERATIONS_DEFAULT = 10_000
 
-def _settings(args: argparse.Namespace) -> lcmcr.LCMCRSettings:
+
+def _settings(args: argparse.Namespace) -> Any:
+    from kartoteka.estimation import lcmcr
+
     return lcmcr.LCMCRSettings(
         chains=args.chains, iterations=args.iterations, seed=args.seed,
         max_iterations=max(args.iterations * 4, lcmcr.LCMCRSettings.max_iterations),
@@ -26,7 +32,7 @@ def _from_lists(args: argparse.Namespace) -> int:
     from kartoteka.cli import django_setup
 
     django_setup()
-    from kartoteka.estimation import selectors, services
+    from kartoteka.estimation import report, selectors, services
     from kartoteka.estimation.access import declared_list_list_for_user
 
     user = acting_user(args)
@@ -47,6 +53,7 @@ def _from_lists(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from kartoteka.estimation import report
     from kartoteka.estimation.tables import TableError
 
     try:
@@ -120,8 +127,8 @@ def register(sub: Any) -> None:
     est.add_argument("--save", action="store_true", help="with --list: save for approval and publication")
     est.add_argument("--lang", choices=("ru", "en"), default="ru")
     est.add_argument("--seed", type=int, default=0)
-    est.add_argument("--chains", type=int, default=lcmcr.LCMCRSettings.chains)
-    est.add_argument("--iterations", type=int, default=lcmcr.LCMCRSettings.iterations)
+    est.add_argument("--chains", type=int, default=CHAINS_DEFAULT)
+    est.add_argument("--iterations", type=int, default=ITERATIONS_DEFAULT)
 
     lists = add("estimate-lists", cmd_lists, "list declared lists, or declare a source as one")
     lists.add_argument("--declare", default=None, metavar="NAME", help="declare a new list with this name")

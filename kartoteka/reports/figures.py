@@ -1,0 +1,285 @@
+"""The dashboard's figures as charts plus their numbers, in one language: shared by the page and the PDF."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from kartoteka.lib import vocab
+from kartoteka.registry import selectors as registry
+from kartoteka.reports import charts
+from kartoteka.reports.charts import OKABE_ITO, Chart, Lang, t
+from kartoteka.reports.selectors import Dashboard, ledger_status_order
+
+LEDGER_LABELS: dict[str, tuple[str, str]] = {  # status -> (en, ru)
+    "kept": ("kept", "выполнено"),
+    "partly_kept": ("partly kept", "выполнено частично"),
+    "broken": ("broken", "нарушено"),
+    "overdue": ("overdue", "просрочено"),
+    "beyond_the_law": ("beyond the law", "вне закона"),
+    "pending": ("pending", "срок не наступил"),
+    "not_applicable": ("not applicable", "неприменимо"),
+    "unknown": ("unknown", "неизвестно"),
+}
+# Okabe–Ito, chosen so "kept" and "broken" differ in hue and in lightness.
+LEDGER_COLOURS = {
+    "kept": OKABE_ITO[2], "partly_kept": OKABE_ITO[3], "broken": OKABE_ITO[5], "overdue": OKABE_ITO[0],
+    "beyond_the_law": OKABE_ITO[6], "pending": OKABE_ITO[1], "not_applicable": "#bbbbbb", "unknown": "#888888",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    key: str
+    title: str
+    chart: Chart
+    rows: tuple[tuple[str, str, int], ...]  # code, label, count (the chart's numbers, as a table)
+
+
+def vlabel(name: str, code: str, lang: Lang) -> str:
+    if not code:
+        return t(lang, "not recorded", "не указано")
+    try:
+        return vocab.label(name, code, lang)
+    except (KeyError, vocab.UnknownTermError):
+        return code
+
+
+@lru_cache(maxsize=2)
+def _region_names(lang: Lang) -> dict[str, str]:
+    return {r.code: (r.name_en if lang == "en" else r.name_ru) for r in registry.region_list()}
+
+
+def region_name(code: str, lang: Lang) -> str:
+    return _region_names(lang).get(code, code) if code else t(lang, "not recorded", "не указано")
+
+
+def _facility_names() -> dict[str, str]:
+    return {str(f.id): f.key for f in registry.facility_list()}
+
+
+_CACHE: OrderedDict[Hashable, dict[str, Figure]] = OrderedDict()
+_CACHE_SIZE = 24
+
+
+def figures_cached(d: Dashboard, *, lang: Lang, version: Hashable) -> dict[str, Figure]:
+    """:func:`figures` for the page, kept per process for the same data version, filters and language.
+
+    Drawing takes matplotlib a few hundred milliseconds per chart, while the numbers behind them change only
+    when the summaries are rebuilt; the charts hold aggregates only (the same for every viewer)."""
+    key = (version, d.filters, lang)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    drawn = figures(d, lang=lang)
+    _CACHE[key] = drawn
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return drawn
+
+
+def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[str, Figure]:
+    """Every chart of the dashboard, keyed; the same numbers the selectors returned, nothing else."""
+    p = text_as_paths
+    out: dict[str, Figure] = {}
+
+    def add(key: str, title: str, chart: Chart, rows: list[tuple[str, str, int]]) -> None:
+        out[key] = Figure(key, title, chart, tuple(rows))
+
+    cat_labels = {code: vlabel("incident_category", code, lang) for _m, code, _n in d.incidents_by_month}
+    title = t(lang, "Incidents per month, by category", "Инциденты по месяцам и категориям")
+    monthly: dict[str, int] = {}
+    for m, _c, n in d.incidents_by_month:
+        monthly[f"{m:%Y-%m}"] = monthly.get(f"{m:%Y-%m}", 0) + n
+    add(
+        "incidents_by_month",
+        title,
+        charts.stacked_months(
+            d.incidents_by_month, labels=cat_labels, title=title, lang=lang, text_as_paths=p
+        ),
+        [(m, m, n) for m, n in monthly.items()],
+    )
+    region_rows = [(code, region_name(code, lang), n) for code, n in d.incidents_by_region]
+    title = t(lang, "Incidents by region (tile map)", "Инциденты по регионам (плиточная карта)")
+    add(
+        "tile_map",
+        title,
+        charts.tile_map(
+            dict(d.incidents_by_region), names=_region_names(lang), title=title, lang=lang, text_as_paths=p
+        ),
+        region_rows,
+    )
+    title = t(
+        lang,
+        f"Regions with most incidents (top {len(region_rows[:10])})",
+        "Регионы с наибольшим числом инцидентов",
+    )
+    top_regions = [(label, n) for _c, label, n in region_rows[:10]]
+    add(
+        "incidents_by_region",
+        title,
+        charts.bars(
+            top_regions, title=title, lang=lang, xlabel=t(lang, "incidents", "инциденты"), text_as_paths=p
+        ),
+        region_rows[:10],
+    )
+    names = _facility_names()
+    fac_rows = [(str(fid), names.get(str(fid), str(fid)), n) for fid, n in d.incidents_by_facility]
+    title = t(lang, "Facilities with most incidents", "Учреждения с наибольшим числом инцидентов")
+    add(
+        "incidents_by_facility",
+        title,
+        charts.bars(
+            [(label, n) for _c, label, n in fac_rows],
+            title=title,
+            lang=lang,
+            xlabel=t(lang, "incidents", "инциденты"),
+            text_as_paths=p,
+            colour=OKABE_ITO[5],
+        ),
+        fac_rows,
+    )
+    ver_rows = [(code, vlabel("verification", code, lang), n) for code, n in d.verification_mix]
+    title = t(lang, "Verification of incidents", "Проверка сведений об инцидентах")
+    add(
+        "verification_mix",
+        title,
+        charts.bars(
+            [(label, n) for _c, label, n in ver_rows],
+            title=title,
+            lang=lang,
+            xlabel=t(lang, "incidents", "инциденты"),
+            text_as_paths=p,
+            colour=OKABE_ITO[2],
+        ),
+        ver_rows,
+    )
+
+    # recruitment
+    recruiters = sorted({rec for _q, rec, _n in d.recruitment_by_wave})
+    waves: dict[str, dict[str, int]] = {}
+    for q, rec, n in d.recruitment_by_wave:
+        waves.setdefault(q, {})[rec] = n
+    title = t(
+        lang,
+        "Recruitment by wave (quarter signed) and recruiter",
+        "Вербовка по волнам (квартал подписания) и вербовщикам",
+    )
+    rec_labels = {r: vlabel("recruiter", r, lang) for r in recruiters}
+    add(
+        "recruitment_by_wave",
+        title,
+        charts.stacked_groups(
+            sorted(waves.items()),
+            order=recruiters,
+            labels=rec_labels,
+            title=title,
+            lang=lang,
+            text_as_paths=p,
+        ),
+        [(q, q, sum(c.values())) for q, c in sorted(waves.items())],
+    )
+    rec_rows = [(code, vlabel("recruiter", code, lang), n) for code, n in d.recruitment_by_recruiter]
+    title = t(lang, "Recruitment by recruiter", "Вербовка по вербовщикам")
+    add(
+        "recruitment_by_recruiter",
+        title,
+        charts.bars(
+            [(label, n) for _c, label, n in rec_rows],
+            title=title,
+            lang=lang,
+            xlabel=t(lang, "recruitments", "вербовки"),
+            text_as_paths=p,
+        ),
+        rec_rows,
+    )
+    regime_rows = [
+        (code, code or t(lang, "not determined", "не определён"), n) for code, n in d.recruitment_by_regime
+    ]
+    title = t(lang, "Recruitment by legal regime", "Вербовка по правовым режимам")
+    add(
+        "recruitment_by_regime",
+        title,
+        charts.bars(
+            [(label, n) for _c, label, n in regime_rows],
+            title=title,
+            lang=lang,
+            xlabel=t(lang, "recruitments", "вербовки"),
+            text_as_paths=p,
+            colour=OKABE_ITO[6],
+        ),
+        regime_rows,
+    )
+
+    # the ledger
+    statuses = ledger_status_order(s for rows in d.ledger_by.values() for _k, c in rows for s in c)
+    status_labels = {s: t(lang, *LEDGER_LABELS.get(s, (s, s))) for s in statuses}
+    for by, (en, ru), vname in (
+        (
+            "kind",
+            ("Promises by kind: kept, broken, overdue", "Обещания по видам: выполнено, нарушено, просрочено"),
+            "promise_kind",
+        ),
+        ("regime", ("Promises by legal regime", "Обещания по правовым режимам"), ""),
+        ("year", ("Promises by year due", "Обещания по году исполнения"), ""),
+    ):
+        groups = [
+            ((vlabel(vname, key, lang) if vname and key != "unknown" else key), counts)
+            for key, counts in d.ledger_by.get(by, ())
+        ]
+        title = t(lang, en, ru)
+        add(
+            f"ledger_by_{by}",
+            title,
+            charts.stacked_groups(
+                groups,
+                order=statuses,
+                labels=status_labels,
+                colours=LEDGER_COLOURS,
+                title=title,
+                lang=lang,
+                text_as_paths=p,
+            ),
+            [
+                (key, label, sum(c.values()))
+                for (key, _c), (label, c) in zip(d.ledger_by.get(by, ()), groups, strict=True)
+            ],
+        )
+
+    # persons
+    status_rows = [(code, vlabel("person_status", code, lang), n) for code, n in d.persons_by_status]
+    title = t(lang, "Persons by status", "Люди по статусу")
+    add(
+        "persons_by_status",
+        title,
+        charts.bars(
+            [(label, n) for _c, label, n in status_rows],
+            title=title,
+            lang=lang,
+            xlabel=t(lang, "persons", "люди"),
+            text_as_paths=p,
+            colour=OKABE_ITO[0],
+        ),
+        status_rows,
+    )
+
+    # visits
+    title = t(
+        lang,
+        "Incidents around recruitment visits, by week (all facilities)",
+        "Инциденты вокруг визитов вербовщиков, по неделям (все учреждения)",
+    )
+    add(
+        "visits",
+        title,
+        charts.visit_offsets(d.visits.by_offset, title=title, lang=lang, text_as_paths=p),
+        [(str(k), str(k), n) for k, n in d.visits.by_offset],
+    )
+    return out
+
+
+def status_labels(lang: Lang) -> Mapping[str, str]:
+    return {s: t(lang, *pair) for s, pair in LEDGER_LABELS.items()}
