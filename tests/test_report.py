@@ -170,3 +170,26 @@ def test_it_writes_the_english_report_from_the_command_line(
     assert "Report 2024Q1–2024Q2" in _text(out.read_bytes())
     assert cli_main(["report", "--quarter", "2024Q5", "--out", str(out)]) == 1
     assert "not a quarter" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_it_prints_approved_estimates_and_never_a_draft(demo: dict[str, User]) -> None:
+    from kartoteka.accounts.models import Membership, Role
+    from kartoteka.estimation import report, tables
+    from kartoteka.estimation import services as estimation
+
+    author = next(u for u in demo.values() if u.teams.exists())
+    team = author.teams.first()
+    approver = User.objects.create_user(username="approver", password="x" * 20, role=Role.COORDINATOR)
+    Membership.objects.create(user=approver, team=team)
+
+    def saved(population: str) -> Any:
+        table = tables.build_table(["A", "B"], {(1, 0): 60, (0, 1): 50, (1, 1): 20}, population=population,
+                                   period="2024")  # fmt: skip
+        return estimation.estimate_save(actor=author, team=team, result=report.estimate(table))
+
+    estimation.estimate_approve(actor=approver, estimate_id=str(saved("завербованные-утв").id))
+    saved("черновик-оценки")
+    text = _text(report_pdf(period_from=PERIOD[0], period_to=PERIOD[1], lang="ru", today=TODAY))
+    assert "завербованные-утв" in text.replace("\n", "")
+    assert "черновик-оценки" not in text.replace("\n", "")

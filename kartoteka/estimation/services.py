@@ -54,7 +54,7 @@ def declared_list_create(
         )
         entry_append(
             actor=str(actor.id), action="estimation.list_declare", object_type="declared_list",
-            object_id=str(declared.id), details={"population": population, "period": period},
+            object_id=str(declared.id),
         )  # fmt: skip
     return declared
 
@@ -89,7 +89,7 @@ def estimate_save(*, actor: User, team: Team, result: report.EstimationReport) -
         )  # fmt: skip
         entry_append(
             actor=str(actor.id), action="estimation.save", object_type="estimate", object_id=str(saved.id),
-            details={"method": d.method, "estimate": round(d.estimate), "population": result.population},
+            details={"method": d.method, "estimate": round(d.estimate)},
         )  # fmt: skip
     return saved
 

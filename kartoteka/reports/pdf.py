@@ -26,6 +26,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from kartoteka.casework.models import Incident
+from kartoteka.estimation.selectors import published_estimates
 from kartoteka.law.services import regimes_current
 from kartoteka.lib import audit, disclosure
 from kartoteka.registry.models import Region
@@ -201,6 +202,41 @@ def _protected_rows(p: disclosure.ProtectedTable, label: Callable[[str], str]) -
     return rows
 
 
+def _estimates_section(doc: _Doc, lg: Lang) -> None:
+    """Estimates of the undocumented that a second staff member approved (never a draft one), with method
+    and interval; over fewer than K documented people they are left out, as in the public data set."""
+    estimates = [e for e in published_estimates() if e.n_observed >= K]
+    if not estimates:
+        return
+    doc.h2(t(lg, "Estimated totals, the undocumented included", "Оценки общего числа, включая неучтённых"))
+    doc.para(
+        t(
+            lg,
+            "Multiple systems estimation over linked lists of one declared population and period; read the "
+            "95% interval, not only the point. Each estimate was approved by a second staff member.",
+            "Оценка по нескольким связанным спискам одной заявленной совокупности и периода; смотрите на 95% "
+            "интервал, а не только на точку. Каждая оценка утверждена вторым сотрудником.",
+        ),
+        size=8.5,
+    )
+    header = [
+        t(lg, "Population", "Совокупность"), t(lg, "Period", "Период"), t(lg, "Documented", "Учтено"),
+        t(lg, "Estimate", "Оценка"), t(lg, "95% interval", "95% интервал"), t(lg, "Method", "Метод"),
+    ]  # fmt: skip
+    rows = [
+        [
+            e.population,
+            e.period,
+            str(e.n_observed),
+            f"{e.estimate:.0f}",
+            f"{e.lower:.0f}–{e.upper:.0f}",
+            e.method,
+        ]
+        for e in estimates
+    ]
+    doc.grid_table(header, rows, [34, 26, 22, 22, 34, 40])
+
+
 def _widths(first: float, n: int, total: float = 178) -> list[float]:
     rest = (total - first) / (n + 1)
     return [first] + [rest] * (n + 1)
@@ -357,6 +393,7 @@ def report_pdf(
         _widths(50, len(ledger.col_labels)),
     )
 
+    _estimates_section(doc, lg)
     doc.h2(t(lg, "Methodology", "Методика"))
     for en, ru in METHODOLOGY:
         doc.para(t(lg, en, ru), size=8.5)
