@@ -5,7 +5,6 @@ Published results come from kartoteka/data/reference/mse/README.md; each test na
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -267,20 +266,18 @@ def test_it_falls_back_to_log_linear_when_lcmcr_fails_its_diagnostics() -> None:
 
 
 def test_it_runs_the_estimate_command_on_a_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kartoteka import cli
+
     path = tmp_path / "two.csv"
     path.write_text("hotline,media,count\n1,1,49\n1,0,86\n0,1,73\n", encoding="utf-8")
-    parser = argparse.ArgumentParser()
-    report.add_arguments(parser)
-    args = parser.parse_args(
-        ["--table", str(path), "--population", "recruits", "--period", "2023", "--lang", "en"]
-    )
-    assert report.run(args) == 0
+    common = ["--population", "recruits", "--period", "2023"]
+    assert cli.main(["estimate", "--table", str(path), *common, "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Population estimate: 334") and "Population: recruits; Period: 2023" in out
     bad = tmp_path / "bad.csv"
     bad.write_text("hotline,media,count\n1,1,49\n1,5,86\n", encoding="utf-8")
-    with pytest.raises(TableError, match="row 3, column 'media'"):
-        report.run(parser.parse_args(["--table", str(bad), "--population", "recruits", "--period", "2023"]))
+    assert cli.main(["estimate", "--table", str(bad), *common]) == 1
+    assert "row 3, column 'media'" in capsys.readouterr().err
 
 
 def test_it_sums_strata_in_the_report() -> None:

@@ -3,6 +3,7 @@ and no plaintext on disk while it runs."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 import uuid
@@ -76,7 +77,8 @@ def test_it_round_trips_the_model_as_versioned_json(cross: tuple[object, list[Pa
     assert (again.accept_threshold, again.review_threshold) == (0.95, 0.5)
     tampered = model.to_json().replace('"accept_threshold": 0.95', '"accept_threshold": 0.5')
     assert LinkModel.from_json(tampered).accept_threshold == 0.5  # thresholds are not the model's parameters
-    broken = model.to_json().replace('"m_probability": ', '"m_probability": 0.0 + ', 1)
+    broken, n = re.subn(r'"m_probability": [0-9.e-]+', '"m_probability": 0.123456', model.to_json(), count=1)
+    assert n == 1
     with pytest.raises(ValueError, match="version"):
         LinkModel.from_json(broken)
 
