@@ -18,7 +18,6 @@ import pytest
 
 from kartoteka.lib import filetypes, sandbox
 
-PIL = pytest.importorskip("PIL.Image")
 GIB = 1024 * 1024 * 1024
 
 
