@@ -180,3 +180,20 @@ def test_it_refuses_a_pull_with_a_wrong_secret_or_without_https(intake_host: Int
         pull(remote, intake_host.token)
     with pytest.raises(PullError, match="cannot reach"):
         pull(f"http://127.0.0.1:{_free_port()}", intake_host.token, timeout=5)
+
+
+def test_it_serves_the_forms_stylesheet_from_its_own_origin(intake_host: IntakeHost) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", intake_host.port, timeout=60)
+    try:
+        conn.request("GET", "/report/?lang=ru")
+        page = conn.getresponse().read().decode()
+        (href,) = re.findall(r'<link rel="stylesheet" href="([^"]+)"', page)
+        conn.request("GET", href)
+        response = conn.getresponse()
+        css = response.read()
+    finally:
+        conn.close()
+    assert href.startswith("/static/")  # CSP allows its own origin only
+    assert response.status == 200
+    assert response.getheader("Content-Type", "").startswith("text/css")
+    assert b"{" in css

@@ -23,6 +23,10 @@ class _Application(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
 
 
 def serve(*, host: str, port: int, workers: int) -> None:
+    from django.core.management import call_command
+
+    # Outside DEBUG, WhiteNoise serves only collected files: without this every page comes unstyled.
+    call_command("collectstatic", interactive=False, verbosity=0)
     _Application(
         {
             "bind": f"{host}:{port}",
