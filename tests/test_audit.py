@@ -380,6 +380,13 @@ def test_it_refuses_a_forged_head_file(conn: Any, tmp_path: Path) -> None:
 # --- the head file ----------------------------------------------------------------------------------------
 
 
+def test_it_creates_the_head_files_missing_directory_private_to_the_owner(conn: Any, tmp_path: Path) -> None:
+    head_file = tmp_path / "fresh-machine" / "state" / "audit.head"  # ~/.local/state may not exist yet
+    entries = _append(conn, LocalSigner(), 2, head_file)
+    assert audit.head_file_read(head_file) == entries[-1].head
+    assert head_file.parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_it_only_moves_the_head_file_forward_and_refuses_a_fork(conn: Any, tmp_path: Path) -> None:
     signer = LocalSigner()
     head_file = tmp_path / "audit.head"

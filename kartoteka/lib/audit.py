@@ -570,6 +570,8 @@ def head_file_advance(path: Path, head: Head) -> bool:
     Returns whether the file changed. A different hash at the same seq means two histories: raise.
     """
     path = Path(path)
+    # The default lives under ~/.local/state, absent on a fresh machine; keep it private to the owner.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
