@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from kartoteka import clicommands
+from kartoteka.accounts import cli as accountscli
 from kartoteka.backups import cli as backupcli
 from kartoteka.estimation import cli as estimationcli
 from kartoteka.exports import cli as exportcli
@@ -52,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     keycli.register(sub, store_factory=_rotation_store)
     clicommands.register(sub)
+    accountscli.register(sub)
     intakecli.register(sub)
     backupcli.register(sub)
     importcli.register(sub)

@@ -1,11 +1,13 @@
 """Sign-in with a second factor, throttling, sessions, API tokens, offboarding and identity reads.
 
-Everything runs through the real views, middleware and django-otp devices; codes are computed with
-django_otp.oath.TOTP from the device's own key, as an authenticator app would.
+Everything runs through the real views, middleware and sealed devices (a real key agent); codes are
+computed with django_otp.oath.TOTP from the seed an authenticator app would hold.
 """
 
 from __future__ import annotations
 
+import base64
+import re
 import secrets
 import sqlite3
 import time
@@ -20,14 +22,22 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kartoteka.accounts import otp, selectors, services
 from kartoteka.accounts.middleware import PUBLIC_PATHS, is_public
-from kartoteka.accounts.models import ApiToken, LoginThrottle, Notice, NoticeKind, Role, User, UserSession
-from kartoteka.accounts.testing import login_verified
+from kartoteka.accounts.models import (
+    ApiToken,
+    LoginThrottle,
+    Notice,
+    NoticeKind,
+    RecoveryCode,
+    RecoveryCodeDevice,
+    Role,
+    SealedTOTPDevice,
+    User,
+    UserSession,
+)
+from kartoteka.accounts.testing import login_verified, totp_code, totp_enrolled
 from kartoteka.lib import crypto
 from kartoteka.testing import canary
 from kartoteka.testing.factories import cast_make, user_make
@@ -35,14 +45,12 @@ from kartoteka.testing.factories import cast_make, user_make
 PASSWORD = "correct horse battery staple"  # the factories' password
 
 
-def _code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time() + steps_ahead * device.step
-    return f"{totp.token():0{device.digits}d}"
+def _code(enrolment: otp.Enrolment, *, steps_ahead: int = 0) -> str:
+    return totp_code(enrolment, steps_ahead=steps_ahead)
 
 
-def _device(user: User) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+def _device(user: User) -> otp.Enrolment:
+    return totp_enrolled(user)
 
 
 def _password(client: Client, username: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
@@ -53,7 +61,7 @@ def _session_key(client: Client) -> str:
     return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
 
 
-def _signed_in(client: Client, user: User, device: TOTPDevice) -> None:
+def _signed_in(client: Client, user: User, device: otp.Enrolment) -> None:
     assert _password(client, user.username).status_code == 302
     assert client.post("/accounts/login/otp/", {"code": _code(device)}).status_code == 302
 
@@ -62,7 +70,7 @@ def _signed_in(client: Client, user: User, device: TOTPDevice) -> None:
 
 
 @pytest.mark.django_db
-def test_it_changes_the_session_id_at_login_and_again_after_the_code() -> None:
+def test_it_changes_the_session_id_at_login_and_again_after_the_code(agent_ready: Path) -> None:
     user = user_make("ivanova")
     device = _device(user)
     client = Client()
@@ -89,7 +97,7 @@ def test_it_changes_the_session_id_at_login_and_again_after_the_code() -> None:
 
 
 @pytest.mark.django_db
-def test_it_rejects_a_totp_code_used_twice() -> None:
+def test_it_rejects_a_totp_code_used_twice(agent_ready: Path) -> None:
     user = user_make("petrov")
     device = _device(user)
     first, second = Client(), Client()
@@ -103,9 +111,9 @@ def test_it_rejects_a_totp_code_used_twice() -> None:
     assert response.status_code == 200
     assert "только один раз" in response.content.decode()  # Russian is the default language
     assert second.get("/")["Location"] == "/accounts/login/otp/"
-    device.refresh_from_db()
-    assert device.last_t >= 0
-    assert device.throttling_failure_count == 1
+    stored = SealedTOTPDevice.objects.get(pk=device.device.pk)
+    assert stored.last_t >= 0
+    assert stored.throttling_failure_count == 1
 
 
 @pytest.mark.django_db
@@ -119,17 +127,17 @@ def test_it_accepts_each_recovery_code_once(agent_ready: Path) -> None:
     assert _password(a, "sidorova").status_code == 302
     assert a.post("/accounts/login/otp/", {"code": codes[0].upper()}).status_code == 302
     assert a.get("/").status_code == 200
-    assert StaticToken.objects.filter(device__user=user).count() == 9
+    assert RecoveryCode.objects.filter(device__user=user).count() == 9
 
     assert _password(b, "sidorova").status_code == 302
     assert b.post("/accounts/login/otp/", {"code": codes[0]}).status_code == 200
     assert b.get("/").status_code == 302
     # The failed try throttled the recovery device for 1 s; let that pass instead of sleeping.
-    StaticDevice.objects.filter(user=user).update(
+    RecoveryCodeDevice.objects.filter(user=user).update(
         throttling_failure_timestamp=None, throttling_failure_count=0
     )
     assert b.post("/accounts/login/otp/", {"code": codes[1]}).status_code == 302
-    assert StaticToken.objects.filter(device__user=user).count() == 8
+    assert RecoveryCode.objects.filter(device__user=user).count() == 8
 
 
 @pytest.mark.django_db
@@ -144,32 +152,50 @@ def test_it_enrols_a_user_without_a_device_and_shows_recovery_codes_once(agent_r
     assert page.status_code == 200
     assert "no-store" in page["Cache-Control"]
     assert "<svg" in page.content.decode()
-    pending = TOTPDevice.objects.get(user=user, confirmed=False)
-    assert otp.setup_secret(pending).split()[0] in page.content.decode()
+    first = _shown_enrolment(page.content.decode(), user)
     assert client.get("/accounts/2fa/setup/").status_code == 200  # a reload discards the shown secret
-    assert not TOTPDevice.objects.filter(pk=pending.pk).exists()
-    pending = TOTPDevice.objects.get(user=user, confirmed=False)
+    assert not SealedTOTPDevice.objects.filter(pk=first.device.pk).exists()
+    pending = _shown_enrolment(client.get("/accounts/2fa/setup/").content.decode(), user)
+    assert pending.seed != first.seed
 
     wrong = "000000" if _code(pending) != "000000" else "111111"
-    assert client.post("/accounts/2fa/setup/", {"code": wrong}).status_code == 200
-    assert not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-    pending = TOTPDevice.objects.get(user=user, confirmed=False)
+    page = client.post("/accounts/2fa/setup/", {"code": wrong})
+    assert page.status_code == 200
+    assert not SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    pending = _shown_enrolment(page.content.decode(), user)
     done = client.post("/accounts/2fa/setup/", {"code": _code(pending)})
     assert done.status_code == 200
     assert "no-store" in done["Cache-Control"]
-    stored = set(StaticToken.objects.filter(device__user=user).values_list("token", flat=True))
-    assert len(stored) == 10
-    assert all(code in done.content.decode() for code in stored)
+    shown = _shown_codes(done.content.decode())
+    assert len(shown) == 10
+    assert RecoveryCode.objects.filter(device__user=user).count() == 10
     assert client.get("/").status_code == 200
     # Enrolment is closed once a device exists: the page never shows a secret again.
     assert client.get("/accounts/2fa/setup/")["Location"] == "/accounts/login/otp/"
-    assert TOTPDevice.objects.filter(user=user).count() == 1
+    assert SealedTOTPDevice.objects.filter(user=user).count() == 1
     # New recovery codes from a verified session replace the old ones, shown once again.
-    again = client.post("/accounts/2fa/recovery-codes/")
-    renewed = set(StaticToken.objects.filter(device__user=user).values_list("token", flat=True))
+    renewed = _shown_codes(client.post("/accounts/2fa/recovery-codes/").content.decode())
     assert len(renewed) == 10
-    assert renewed.isdisjoint(stored)
-    assert all(code in again.content.decode() for code in renewed)
+    assert RecoveryCode.objects.filter(device__user=user).count() == 10
+    assert renewed.isdisjoint(shown)
+    other = Client()
+    assert _password(other, "novikov").status_code == 302
+    assert other.post("/accounts/login/otp/", {"code": sorted(shown)[0]}).status_code == 200  # replaced
+    RecoveryCodeDevice.objects.filter(user=user).update(throttling_failure_count=0)
+    assert other.post("/accounts/login/otp/", {"code": sorted(renewed)[0]}).status_code == 302
+
+
+def _shown_enrolment(page: str, user: User) -> otp.Enrolment:
+    """The pending device and the seed as the page shows it for typing by hand."""
+    match = re.search(r"<code>([A-Z2-7 ]+)</code>", page)
+    assert match is not None
+    typed = match.group(1).replace(" ", "")
+    seed = base64.b32decode(typed + "=" * (-len(typed) % 8))
+    return otp.Enrolment(device=SealedTOTPDevice.objects.get(user=user, confirmed=False), seed=seed)
+
+
+def _shown_codes(page: str) -> set[str]:
+    return set(re.findall(r"<li><code>([a-z2-7 ]+)</code></li>", page))
 
 
 # --- the wall -------------------------------------------------------------------------------------------------
@@ -195,7 +221,7 @@ def test_it_refuses_anonymous_pages_and_api_but_not_public_paths() -> None:
 
 
 @pytest.mark.django_db
-def test_it_keeps_a_password_only_session_to_the_code_step() -> None:
+def test_it_keeps_a_password_only_session_to_the_code_step(agent_ready: Path) -> None:
     user = user_make("orlova")
     _device(user)
     client = Client()

@@ -14,9 +14,9 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kartoteka.accounts import middleware
+from kartoteka.accounts.models import SealedTOTPDevice
 from kartoteka.testing.factories import user_make
 
 # Every entry opens a door to the whole internet. Changing this set needs a reviewer's eye.
@@ -135,7 +135,7 @@ def test_it_keeps_a_password_only_session_out_of_every_route_but_the_2fa_steps(
 ) -> None:
     user = user_make("polovina")
     if has_device:
-        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+        SealedTOTPDevice.objects.create(user=user, name="phone", confirmed=True, wrapped_key=b"")
     client = Client()
     signed_in = client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     assert signed_in.status_code == 302

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django_otp.models import Device, DeviceManager, ThrottlingMixin
 
 from kartoteka.core.fields import Sealed, id_field, sealed_field
 
@@ -161,3 +164,58 @@ class IdentityRead(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["person_id", "at"]), models.Index(fields=["user", "at"])]
+
+
+# --- second factor ---------------------------------------------------------------------------------------------
+# django-otp's own TOTP and static devices keep the seed and the recovery codes in clear; these keep them
+# sealed by the key agent (kartoteka.accounts.otp does the sealing, opening and checking).
+
+
+class SealedTOTPDevice(ThrottlingMixin, Sealed, Device):  # type: ignore[misc]
+    """A TOTP authenticator whose seed is sealed (``key_enc``, bound to this table, row and field "key").
+
+    A confirmed device without a seed (empty ``wrapped_key``) verifies nothing: it stands for a second
+    factor that must be enrolled again (one stored in clear before sealing), and closes enrolment.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key_enc = sealed_field()
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    last_t = models.BigIntegerField(default=-1)  # the time step last accepted; only later ones pass
+
+    objects: ClassVar[models.Manager[SealedTOTPDevice]] = DeviceManager()
+
+    class Meta:
+        verbose_name = "sealed TOTP device"
+
+    @property
+    def sealed(self) -> bool:
+        return bool(self.wrapped_key) and self.key_enc is not None
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1))
+
+
+class RecoveryCodeDevice(ThrottlingMixin, Sealed, Device):  # type: ignore[misc]
+    """A user's recovery codes: each stored as a keyed hash under a random key sealed here (``pepper_enc``),
+    so a copy of the database cannot test guesses offline; a code's row is deleted when it is used."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    pepper_enc = sealed_field()
+
+    objects: ClassVar[models.Manager[RecoveryCodeDevice]] = DeviceManager()
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_STATIC_THROTTLE_FACTOR", 1))
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.BigIntegerField()  # HMAC-SHA256(pepper, code), first 8 bytes (kartoteka.lib.crypto)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "digest"], name="recovery_code_unique")]

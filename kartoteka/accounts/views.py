@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,6 +28,15 @@ from kartoteka.accounts import access, forms, otp, selectors, services
 from kartoteka.accounts.models import ApiToken, Role, Share, Team, User
 
 _NEXT = "kartoteka_next"
+# Not "wrong code": the code may be right, but no code can be checked until the key agent is unlocked.
+_AGENT_LOCKED = gettext_lazy(
+    "Codes cannot be checked right now: the key agent on the server is locked or not running. Your code "
+    "was not used. Ask an administrator to unlock it (kartoteka keys unlock), then try again."
+)
+_REENROL = gettext_lazy(
+    "Your authenticator was set up before second factors were sealed and no longer works. Ask an "
+    "administrator to reset it (kartoteka otp-reset), then set it up again."
+)
 
 
 def _user(request: HttpRequest) -> User:
@@ -102,14 +112,30 @@ def otp_view(request: HttpRequest) -> HttpResponse:
     if not otp.has_device(user):
         return HttpResponseRedirect(reverse("accounts:setup"))
     form = forms.CodeForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
+        signed_in, status = _code_step(request, user, form)
+        if signed_in is not None:
+            return signed_in
+    return render(request, "accounts/otp.html", {"form": form}, status=status)
+
+
+def _code_step(request: HttpRequest, user: User, form: forms.CodeForm) -> tuple[HttpResponse | None, int]:
+    """Sign in with a valid code; otherwise put the reason on the form and return the status to answer."""
+    try:
         device = otp.code_verify(user=user, code=form.cleaned_data["code"])
-        if device is not None:
-            otp_login(request, device)
-            services.session_rekey(request=request, user=user)  # and a new session id again
-            return _after_sign_in(request)
+    except otp.SecondFactorUnavailable:
+        form.add_error(None, _AGENT_LOCKED)
+        return None, 503
+    except otp.ReenrolmentNeeded:
+        form.add_error(None, _REENROL)
+        return None, 403
+    if device is None:
         form.add_error(None, _("This code is not valid. Each code works only once; wait for the next one."))
-    return render(request, "accounts/otp.html", {"form": form})
+        return None, 200
+    otp_login(request, device)
+    services.session_rekey(request=request, user=user)  # and a new session id again
+    return _after_sign_in(request), 200
 
 
 @never_cache
@@ -122,23 +148,35 @@ def setup_view(request: HttpRequest) -> HttpResponse:
         # Enrolment is closed once a device exists: a password alone must not add an authenticator.
         return HttpResponseRedirect(reverse("accounts:otp"))
     form = forms.CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        result = otp.setup_confirm(user=user, code=form.cleaned_data["code"])
-        if result is not None:
-            device, codes = result
-            otp_login(request, device)
-            services.session_rekey(request=request, user=user)
-            return _no_store(render(request, "accounts/recovery_codes.html", {"codes": codes, "first": True}))
-        form.add_error(None, _("This code is not valid. Scan the new code below and try again."))
-    device = otp.setup_begin(user=user)
-    context = {"form": form, "qr_svg": otp.setup_qr_svg(device), "secret": otp.setup_secret(device)}
+    try:
+        if request.method == "POST" and form.is_valid():
+            result = otp.setup_confirm(user=user, code=form.cleaned_data["code"])
+            if result is not None:
+                device, codes = result
+                otp_login(request, device)
+                services.session_rekey(request=request, user=user)
+                context = {"codes": codes, "first": True}
+                return _no_store(render(request, "accounts/recovery_codes.html", context))
+            form.add_error(None, _("This code is not valid. Scan the new code below and try again."))
+        enrolment = otp.setup_begin(user=user)
+    except otp.SecondFactorUnavailable:
+        return _unavailable(request)
+    context = {"form": form, "qr_svg": otp.setup_qr_svg(enrolment), "secret": otp.setup_secret(enrolment)}
     return _no_store(render(request, "accounts/setup.html", context))
 
 
 @require_POST
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
-    codes = otp.recovery_codes_new(user=_user(request))
+    try:
+        codes = otp.recovery_codes_new(user=_user(request))
+    except otp.SecondFactorUnavailable:
+        return _unavailable(request)
     return _no_store(render(request, "accounts/recovery_codes.html", {"codes": codes, "first": False}))
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    context = {"title": _("Second factor unavailable"), "message": _AGENT_LOCKED}
+    return render(request, "accounts/otp_unavailable.html", context, status=503)
 
 
 @require_POST

@@ -35,6 +35,8 @@ SEALED_MODELS = (
     SealedModel("casework.incident", ("description", "officials")),
     SealedModel("casework.case", ("notes",)),
     SealedModel("accounts.breakglassgrant", ("reason",)),
+    SealedModel("accounts.sealedtotpdevice", ("key",)),
+    SealedModel("accounts.recoverycodedevice", ("pepper",)),
     SealedModel("imports.quarantinerow", ("cells",)),
     SealedModel("imports.testimony", ("text",)),
     SealedModel("linkage.pairdecision", ("note",)),
@@ -59,7 +61,8 @@ class DatabaseStore:
         columns = ["id", "wrapped_key", *(f"{f}_enc" for f in spec.fields)]
         last = None
         while True:
-            qs = spec.model._default_manager.order_by("id")
+            # An empty wrapped key seals nothing (a second factor that must be enrolled again).
+            qs = spec.model._default_manager.exclude(wrapped_key=b"").order_by("id")
             if last is not None:
                 qs = qs.filter(id__gt=last)
             rows = list(qs.values_list(*columns)[:batch_size])

@@ -17,11 +17,11 @@ import pytest
 from browser_support import Screenshots, chromium_context
 from django.urls import reverse
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from kartoteka.accounts.models import Team
+from kartoteka.accounts.testing import totp_enrolled
 from kartoteka.casework.models import Incident
 from kartoteka.lib import vocab
 from kartoteka.people import services
@@ -47,11 +47,12 @@ class Scene:
 def _scene_make(username: str) -> Scene:
     team = Team.objects.create(name="Команда Север")
     user = user_make(username, teams=(team,))
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    enrolment = totp_enrolled(user)
+    device = enrolment.device
     person = services.person_create(actor=user, team=team, data=PersonInput(full_name=FULL_NAME, sex="m"))
     return Scene(
         username=username,
-        totp=(device.bin_key, device.step, device.t0, device.digits, device.drift),
+        totp=(enrolment.seed, device.step, device.t0, device.digits, device.drift),
         person_id=person.id,
     )
 

@@ -15,11 +15,11 @@ import pytest
 from browser_support import Screenshots, chromium_context
 from django.urls import reverse
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from kartoteka.accounts.models import User
+from kartoteka.accounts.testing import totp_enrolled
 from kartoteka.demo import generate
 from kartoteka.law.services import ledger_recompute
 from kartoteka.people.models import Person
@@ -35,11 +35,12 @@ def _setup() -> tuple[str, str, tuple[bytes, int, int, int, int]]:
     ledger_recompute(actor=None, person_ids=[str(p) for p in Person.objects.values_list("id", flat=True)])
     services.summaries_refresh()
     user = User.objects.get(username="demo-caseworker")
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    enrolment = totp_enrolled(user)
+    device = enrolment.device
     return (
         user.username,
         generate.demo_password(SEED),
-        (device.bin_key, device.step, device.t0, device.digits, device.drift),
+        (enrolment.seed, device.step, device.t0, device.digits, device.drift),
     )
 
 

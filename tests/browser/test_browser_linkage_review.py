@@ -18,11 +18,11 @@ import pytest
 from browser_support import Screenshots, chromium_context
 from django.urls import reverse
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from kartoteka.accounts.models import Team
+from kartoteka.accounts.testing import totp_enrolled
 from kartoteka.linkage import services
 from kartoteka.linkage.models import CandidatePair, MergeEvent
 from kartoteka.linkage.types import PairScore
@@ -52,7 +52,8 @@ class Scene:
 def _scene_make() -> Scene:
     team = Team.objects.create(name="Команда Юг")
     user = user_make("reviewer", teams=(team,))
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    enrolment = totp_enrolled(user)
+    device = enrolment.device
     for code in ("RU-SVE", "RU-PER"):
         Region.objects.get_or_create(code=code, defaults={"name_ru": code, "name_en": code, "status": "ru"})
     a = people.person_create(
@@ -69,7 +70,7 @@ def _scene_make() -> Scene:
     services.candidate_pairs_store(run=run, pairs=[PairScore(ra, rb, 0.83, 3.1, {"name": 2, "region": 0})])
     return Scene(
         "reviewer",
-        (device.bin_key, device.step, device.t0, device.digits, device.drift),
+        (enrolment.seed, device.step, device.t0, device.digits, device.drift),
         CandidatePair.objects.get().id,
         a.id,
         b.id,
