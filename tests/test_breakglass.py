@@ -176,3 +176,19 @@ def test_it_lets_a_coordinator_manage_their_team_and_nobody_else(agent_ready: Pa
         assert other.get(f"/accounts/team/{cast.team.id}/").status_code == 404
         assert other.post(f"/accounts/team/{cast.team.id}/", {"username": "lawyer"}).status_code == 404
     assert not Membership.objects.filter(user=cast.lawyer).exists()
+
+
+@pytest.mark.django_db
+def test_it_tells_other_apps_the_teams_the_gates_open_and_none_to_whom_they_refuse(agent_ready: Path) -> None:
+    cast = cast_make()
+    admin = user_make("admin", role=Role.ADMIN)
+    services.break_glass_open(actor=admin, team=cast.team, password=PASSWORD, reason=REASON)
+    admin = _fresh(admin)
+    assert access.readable_team_ids(admin, write=False) == [cast.team.id]
+    assert access.readable_team_ids(admin, write=True) == []  # break-glass reads, never writes
+    assert access.readable_team_ids(cast.owner, write=True) == [cast.team.id]
+    assert access.readable_team_ids(cast.analyst, write=False) == [cast.team.id]
+    assert access.readable_team_ids(cast.analyst, write=True) == []
+    owner = _fresh(cast.owner)
+    owner.is_active = False
+    assert access.readable_team_ids(owner, write=False) == []

@@ -72,6 +72,18 @@ def _readable_team_ids(user: User, *, write: bool) -> list[uuid.UUID]:
     return _team_ids(user) if write else _team_ids(user) + _glass_team_ids(user)
 
 
+def readable_team_ids(user: User, *, write: bool) -> list[uuid.UUID]:
+    """Teams whose own objects ``user`` may read (``write=False``) or write (``write=True``).
+
+    The gates' own notion of team ownership, for other apps that filter by team themselves (aggregate
+    counts, merge events) and must never disagree with what the gates show: membership, plus teams under a
+    live break-glass grant when reading. Shares are not included (they open single objects, not teams).
+    Fails closed: an inactive or anonymous user, or a writer without a writing role, gets no team."""
+    if not _may_act(user, write=write):
+        return []
+    return _readable_team_ids(user, write=write)
+
+
 def team_manageable(user: User, team: Team) -> bool:
     """May ``user`` change ``team``'s members and withdraw its shares? Admins, and the team's coordinators."""
     if not user.is_active or not user.is_authenticated:

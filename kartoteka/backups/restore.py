@@ -255,6 +255,58 @@ def _restore_logged(
     report.head_line = None if head is None else audit.head_text(head)
 
 
+def _header_check(
+    pg: snapshot.PgTarget | None, pg_restore_path: list[str]
+) -> Callable[[dict[str, Any]], None]:
+    """Refuse a backup whose database kind does not match the target before anything is unpacked; for
+    PostgreSQL, also check the server and note which pg_restore fits it (in ``pg_restore_path``)."""
+
+    def on_header(header: dict[str, Any]) -> None:
+        kind = str(header.get("db_kind"))
+        if kind == snapshot.POSTGRESQL:
+            if pg is None:
+                raise BackupError(
+                    "this backup holds a PostgreSQL database: set DATABASE_URL to a new, empty database"
+                )
+            pg_restore_path.append(snapshot.pg_restore_check(pg, header))
+        elif kind == snapshot.SQLITE:
+            if pg is not None:
+                raise BackupError("this backup holds a SQLite database: unset DATABASE_URL to restore it")
+        else:
+            raise BackupIntegrityError("the backup names an unknown database kind")
+
+    return on_header
+
+
+def _staged_verify(
+    staging: Path,
+    secret: str,
+    pg: snapshot.PgTarget | None,
+    unpacked: _Unpacked,
+    external_head: str | None,
+    report: RestoreReport,
+) -> None:
+    """Every check of the unpacked copy, into ``report``: evidence against its keys and the audit chain,
+    the database and its chain; only when all pass is the restore itself logged in the restored chain."""
+    keys_dir = staging / "keys"
+    public_keys = keys.audit_public_keys(keys_dir)
+    with _agent_for(keys_dir, secret) as client:
+        _evidence_verify(staging / "evidence" / "vault", client, report)
+        conn = _connect(report.db_kind, staging, pg)
+        try:
+            _db_verify(conn, public_keys, unpacked.manifest.get("db") or {}, external_head, report)
+            if report.audit_report is not None and report.audit_report.ok:
+                _evidence_against_chain(conn, staging / "evidence" / "vault", report)
+            if report.evidence_total != unpacked.manifest.get("evidence_items"):
+                report.problems.append("the vault holds another number of items than the manifest lists")
+            if report.ok:
+                _restore_logged(conn, client, public_keys, report)
+        except (sqlite3.Error, psycopg.Error) as exc:
+            report.problems.append(f"the restored database cannot be read: {exc.__class__.__name__}")
+        finally:
+            conn.close()
+
+
 def restore(
     *,
     backup: Path,
@@ -280,24 +332,9 @@ def restore(
     report = RestoreReport(data_dir=data_dir)
     pg_touched = False
     pg_restore_path: list[str] = []
-
-    def on_header(header: dict[str, Any]) -> None:
-        kind = str(header.get("db_kind"))
-        if kind == snapshot.POSTGRESQL:
-            if pg is None:
-                raise BackupError(
-                    "this backup holds a PostgreSQL database: set DATABASE_URL to a new, empty database"
-                )
-            pg_restore_path.append(snapshot.pg_restore_check(pg, header))
-        elif kind == snapshot.SQLITE:
-            if pg is not None:
-                raise BackupError("this backup holds a SQLite database: unset DATABASE_URL to restore it")
-        else:
-            raise BackupIntegrityError("the backup names an unknown database kind")
-
+    on_header = _header_check(pg, pg_restore_path)
     try:
         unpacked = archive.read_sealed(backup, secret, lambda r: _unpack(r, staging, on_header))
-        state = unpacked.manifest.get("db") or {}
         report.backup_id = str(unpacked.header.get("id"))
         report.db_kind = str(unpacked.header.get("db_kind"))
         report.files = unpacked.files
@@ -310,23 +347,7 @@ def restore(
             pg_touched = True
             snapshot.pg_restore(pg, pg_restore_path[0], staging / WORK_DIR / "postgresql.dump")
         shutil.rmtree(staging / WORK_DIR, ignore_errors=True)
-        keys_dir = staging / "keys"
-        public_keys = keys.audit_public_keys(keys_dir)
-        with _agent_for(keys_dir, secret) as client:
-            _evidence_verify(staging / "evidence" / "vault", client, report)
-            conn = _connect(report.db_kind, staging, pg)
-            try:
-                _db_verify(conn, public_keys, state, external_head, report)
-                if report.audit_report is not None and report.audit_report.ok:
-                    _evidence_against_chain(conn, staging / "evidence" / "vault", report)
-                if report.evidence_total != unpacked.manifest.get("evidence_items"):
-                    report.problems.append("the vault holds another number of items than the manifest lists")
-                if report.ok:
-                    _restore_logged(conn, client, public_keys, report)
-            except (sqlite3.Error, psycopg.Error) as exc:
-                report.problems.append(f"the restored database cannot be read: {exc.__class__.__name__}")
-            finally:
-                conn.close()
+        _staged_verify(staging, secret, pg, unpacked, external_head, report)
         if not report.ok and not keep_damaged:
             raise _Discard
         report.kept = True

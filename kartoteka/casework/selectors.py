@@ -28,6 +28,7 @@ from kartoteka.casework.models import (
     Source,
 )
 from kartoteka.core import sealing
+from kartoteka.core.pages import Page
 
 __all__ = [
     "CaseView",
@@ -48,18 +49,6 @@ __all__ = [
 ]
 
 PER_PAGE_MAX = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Page[T]:
-    items: tuple[T, ...]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.per_page < self.total
 
 
 @dataclass(frozen=True, slots=True)

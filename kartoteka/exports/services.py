@@ -8,7 +8,7 @@ is recorded in the audit chain as such. The public data set is aggregate-only an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -60,13 +60,7 @@ def export_key_set(*, actor: User, recipient: str) -> ExportKey:
         raise ExportError(str(exc)) from None
     with transaction.atomic():
         key, _ = ExportKey.objects.update_or_create(user=actor, defaults={"recipient": normalised})
-        entry_append(
-            actor=str(actor.id),
-            action="export_key.set",
-            object_type="user",
-            object_id=str(actor.id),
-            details={"recipient": normalised},
-        )
+        _audit(actor, "export_key.set", "user", str(actor.id), recipient=normalised)
     return key
 
 
@@ -83,6 +77,16 @@ def _recipient(actor: User) -> str:
 # --- facility releases --------------------------------------------------------------------------------------
 
 
+def _release_audit(actor: User, release: FacilityRelease, verb: str) -> None:
+    _audit(
+        actor,
+        f"facility_release.{verb}",
+        "facility_release",
+        str(release.id),
+        facility=str(release.facility_id),
+    )
+
+
 def facility_release_propose(*, actor: User, facility_key: str) -> FacilityRelease:
     if not actor.is_active or actor.role not in access.WRITING_ROLES:
         raise PermissionError("only staff who write may propose a facility for the public data set")
@@ -93,13 +97,7 @@ def facility_release_propose(*, actor: User, facility_key: str) -> FacilityRelea
         if FacilityRelease.objects.filter(facility=facility).exclude(status="withdrawn").exists():
             raise ExportError(f"{facility_key} is already proposed or approved")
         release = FacilityRelease.objects.create(facility=facility, proposed_by=actor)
-        entry_append(
-            actor=str(actor.id),
-            action="facility_release.propose",
-            object_type="facility_release",
-            object_id=str(release.id),
-            details={"facility": str(facility.id)},
-        )
+        _release_audit(actor, release, "propose")
     return release
 
 
@@ -117,13 +115,7 @@ def facility_release_approve(*, actor: User, release_id: uuid.UUID | str) -> Fac
         release.decided_by = actor
         release.decided_at = timezone.now()
         release.save(update_fields=["status", "decided_by", "decided_at"])
-        entry_append(
-            actor=str(actor.id),
-            action="facility_release.approve",
-            object_type="facility_release",
-            object_id=str(release.id),
-            details={"facility": str(release.facility_id)},
-        )
+        _release_audit(actor, release, "approve")
     return release
 
 
@@ -136,13 +128,7 @@ def facility_release_withdraw(*, actor: User, release_id: uuid.UUID | str) -> Fa
             raise ExportError("no such live facility release")
         release.status = FacilityRelease.Status.WITHDRAWN
         release.save(update_fields=["status"])
-        entry_append(
-            actor=str(actor.id),
-            action="facility_release.withdraw",
-            object_type="facility_release",
-            object_id=str(release.id),
-            details={"facility": str(release.facility_id)},
-        )
+        _release_audit(actor, release, "withdraw")
     return release
 
 
@@ -150,11 +136,16 @@ def facility_release_withdraw(*, actor: User, release_id: uuid.UUID | str) -> Fa
 
 
 def _staff_sheets(actor: User) -> list[Sheet]:
-    records = list(selectors.records_for_user(actor))
     incidents = list(selectors.incidents_for_user(actor))
-    sources = list(selectors.sources_for_user(actor))
-    fac = selectors.facility_keys([i.facility_id for i in incidents])
-    record_sheet = Sheet(
+    return [
+        _record_sheet(list(selectors.records_for_user(actor))),
+        _incident_sheet(incidents, selectors.facility_keys([i.facility_id for i in incidents])),
+        _source_sheet(list(selectors.sources_for_user(actor))),
+    ]
+
+
+def _record_sheet(records: list[selectors.RecordRow]) -> Sheet:
+    return Sheet(
         "records",
         [
             "record_id",
@@ -190,7 +181,10 @@ def _staff_sheets(actor: User) -> list[Sheet]:
             for r in records
         ],
     )
-    incident_sheet = Sheet(
+
+
+def _incident_sheet(incidents: list[IncidentView], fac: Mapping[uuid.UUID, str]) -> Sheet:
+    return Sheet(
         "incidents",
         [
             "incident_id",
@@ -230,7 +224,10 @@ def _staff_sheets(actor: User) -> list[Sheet]:
             for i in incidents
         ],
     )
-    source_sheet = Sheet(
+
+
+def _source_sheet(sources: list[SourceView]) -> Sheet:
+    return Sheet(
         "sources",
         ["source_id", "team_id", "kind", "reliability", "language", "consent", "label", "contact"],
         [
@@ -238,7 +235,6 @@ def _staff_sheets(actor: User) -> list[Sheet]:
             for s in sources
         ],
     )
-    return [record_sheet, incident_sheet, source_sheet]
 
 
 def _staff_files(sheets: Sequence[Sheet], fmt: str) -> dict[str, bytes]:

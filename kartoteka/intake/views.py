@@ -53,6 +53,20 @@ def _prepare_uploads(request: HttpRequest) -> None:
     request.upload_handlers = [uploads.IntakeUploadHandler(request)]
 
 
+def _post_refused(request: HttpRequest) -> HttpResponse | None:
+    """A public POST's checks before anything reads its body: its size, then the shared rate limit (each
+    report and each return costs a slow hash); a POST that passes is read by the bounded handler only."""
+    if request.method != "POST":
+        return None
+    lang = _lang(request)
+    if _too_big(request):
+        return _message(request, lang, texts(lang)["too_large"], 413)
+    if not limits.take():
+        return _message(request, lang, texts(lang)["busy"], 429)
+    _prepare_uploads(request)
+    return None
+
+
 def _uploads_of(request: HttpRequest, field: str = "files") -> tuple[list[services.Upload], bool]:
     problems: uploads.UploadProblems = getattr(request, "intake_upload_problems", uploads.UploadProblems())
     got = [
@@ -67,12 +81,8 @@ def _uploads_of(request: HttpRequest, field: str = "files") -> tuple[list[servic
 @headers.strict
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and _too_big(request):
-        return _message(request, _lang(request), texts(_lang(request))["too_large"], 413)
-    if request.method == "POST" and not limits.take():
-        return _message(request, _lang(request), texts(_lang(request))["busy"], 429)
-    if request.method == "POST":
-        _prepare_uploads(request)
+    if (refused := _post_refused(request)) is not None:
+        return refused
     lang = _lang(request)
     t = texts(lang)
     with translation.override(lang):
@@ -100,12 +110,8 @@ def report(request: HttpRequest) -> HttpResponse:
 @headers.strict
 @require_http_methods(["GET", "POST"])
 def report_return(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and _too_big(request):
-        return _message(request, _lang(request), texts(_lang(request))["too_large"], 413)
-    if request.method == "POST" and not limits.take():  # each return costs a slow hash: capped alike
-        return _message(request, _lang(request), texts(_lang(request))["busy"], 429)
-    if request.method == "POST":
-        _prepare_uploads(request)
+    if (refused := _post_refused(request)) is not None:
+        return refused
     lang = _lang(request)
     t = texts(lang)
     with translation.override(lang):

@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 
 from kartoteka.accounts import access
 from kartoteka.accounts.models import User
+from kartoteka.core.pages import Page
 from kartoteka.law import explain
 from kartoteka.law.engine import LineStatus, evaluate
 from kartoteka.law.facts import facts_for_person
@@ -186,16 +187,7 @@ class QueueItem:
     regime_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class QueuePage:
-    items: tuple[QueueItem, ...]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.per_page < self.total
+type QueuePage = Page[QueueItem]
 
 
 def _effective_status(today: date) -> Case:
@@ -240,7 +232,7 @@ def overdue_queue(
         "id", "person_id", "person__team__name", "kind", "seq", "effective", "due_edtf", "due_end",
         "amount_missing", "currency", "regime_id",
     )[start : start + per_page]  # fmt: skip
-    return QueuePage(tuple(QueueItem(*row) for row in rows), page, per_page, total)
+    return Page(tuple(QueueItem(*row) for row in rows), page, per_page, total)
 
 
 # --- aggregates ---------------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def pair_sides(user: User, pair: CandidatePair) -> tuple[bool, bool]:
 def merge_event_list_for_user(user: User, *, write: bool = False) -> QuerySet[MergeEvent]:
     if not _active(user) or (write and user.role not in access.WRITING_ROLES):
         return MergeEvent.objects.none()
-    readable = access._readable_team_ids(user, write=write)
+    readable = access.readable_team_ids(user, write=write)
     coordinated = coordinated_team_ids(user)
     merges = Q(kind__in=[EventKind.MERGE, EventKind.UNMERGE], team__in=readable)
     links = Q(kind__in=[EventKind.LINK, EventKind.UNLINK]) & (

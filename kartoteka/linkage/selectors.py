@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from kartoteka.accounts import access
 from kartoteka.accounts.models import User
 from kartoteka.core import sealing
+from kartoteka.core.pages import Page
 from kartoteka.lib import vocab
 from kartoteka.linkage import access as link_access
 from kartoteka.linkage.models import CandidatePair, EventKind, MergeEvent, PairDecision, PairStatus
@@ -43,16 +44,7 @@ class PairRow:
     awaits_me: bool  # my side has not decided yet (cross-team pairs: my team's coordinator vote)
 
 
-@dataclass(frozen=True, slots=True)
-class QueuePage:
-    items: tuple[PairRow, ...]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.per_page < self.total
+type QueuePage = Page[PairRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +146,7 @@ def review_queue(*, user: User, queue: str = "open", page: int = 1, per_page: in
                 (p.record_a.team.name, p.record_b.team.name), p.created_at, awaits,
             )
         )  # fmt: skip
-    return QueuePage(tuple(items), page, per_page, total)
+    return Page(tuple(items), page, per_page, total)
 
 
 # --- the pair page ----------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count
@@ -19,20 +18,11 @@ from django.views.decorators.http import require_GET
 from kartoteka.accounts import access
 from kartoteka.casework import selectors as casework_selectors
 from kartoteka.casework import webkit
+from kartoteka.core.pages import Page
 from kartoteka.registry import selectors
 from kartoteka.registry.forms import FacilityFilterForm
 
-
-@dataclass(frozen=True, slots=True)
-class FacilityPage:
-    items: tuple[tuple[selectors.FacilityView, int, int], ...]  # facility, incidents, recruitments
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.per_page < self.total
+type FacilityPage = Page[tuple[selectors.FacilityView, int, int]]  # facility, incidents, recruitments
 
 
 @never_cache
@@ -59,7 +49,7 @@ def facility_list(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .values_list("facility_id", "n")
     )
-    page = FacilityPage(
+    page: FacilityPage = Page(
         items=tuple((f, incidents.get(f.id, 0), recruitments.get(f.id, 0)) for f in shown),
         page=page_no,
         per_page=per_page,
