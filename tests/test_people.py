@@ -122,6 +122,19 @@ def test_it_returns_at_most_limit_hits_in_a_stable_order(agent_ready: Path) -> N
     assert {h.person_id for h in selectors.person_find(user=cast.owner, query="Petrov Ivan")} == set(ids)
 
 
+@pytest.mark.django_db
+def test_it_finds_the_one_visible_record_behind_many_hidden_ones(agent_ready: Path) -> None:
+    cast = cast_make()
+    rows = [PersonInput(full_name="Иванов Пётр Сергеевич") for _ in range(2 * selectors.DECRYPT_CAP // 5)]
+    services.person_bulk_create(actor=cast.owner, team=cast.team, rows=rows)
+    visible = [Record.objects.order_by("id")[n] for n in (45, len(rows) - 1)]  # past the first page
+    for record in visible:
+        _share(cast, "record", record.id)
+    found = selectors.person_find(user=cast.lawyer, query="Ivanov Pyotr Sergeevich")
+    assert [h.person_id for h in found] == [r.person_id for r in visible]
+    assert len(selectors.person_find(user=cast.owner, query="Ivanov Pyotr", limit=50)) == 50
+
+
 # --- services -----------------------------------------------------------------------------------------------
 
 
@@ -163,6 +176,18 @@ def test_it_updates_the_best_view_from_records_and_status_history(agent_ready: P
     assert (person.status, person.sex, person.home_region_id) == ("killed", "m", region.code)
     actions = list(AuditEntry.objects.order_by("-seq").values_list("action", flat=True)[:3])
     assert actions == ["status.add", "status.add", "record.add"]
+
+
+@pytest.mark.django_db
+def test_it_keeps_sex_and_region_when_a_newer_record_leaves_them_blank(agent_ready: Path) -> None:
+    cast = cast_make()
+    region = _region("RU-KEM")
+    person = _person(cast, sex="f", home_region_code=region.code)
+    services.record_add(actor=cast.owner, person=person, data=PersonInput(full_name="Ivanova Anna"))
+    person.refresh_from_db()
+    assert (person.sex, person.home_region_id) == ("f", region.code)
+    services.record_add(actor=cast.owner, person=person, data=PersonInput(full_name="Anna", sex="m"))
+    assert services.stated_sex_region([person.id]) == {person.id: ("m", region.code)}
 
 
 @pytest.mark.django_db
@@ -245,7 +270,13 @@ def _snapshot(user: Any, person: Person) -> tuple[Any, ...]:
 
 
 @pytest.mark.django_db
-def test_it_writes_the_same_rows_in_bulk_as_one_by_one(agent_ready: Path) -> None:
+@pytest.mark.parametrize("helper_after", [None, 0], ids=["in-thread", "helper-process"])
+def test_it_writes_the_same_rows_in_bulk_as_one_by_one(
+    agent_ready: Path, helper_after: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with the sealing half in its helper process (a large import: here from the second batch on)."""
+    if helper_after is not None:
+        monkeypatch.setattr(services, "HELPER_AFTER_ROWS", helper_after)
     cast = cast_make()
     _region()
     inputs = _inputs()
@@ -442,3 +473,48 @@ def test_it_leaves_no_planted_name_alias_or_note_in_plaintext(agent_ready: Path)
         canary.assert_clean(markers, paths, postgres_dsn=dsn, include_tmpdir=False)
     finally:
         (data_dir / "people-canary-copy.sqlite3").unlink(missing_ok=True)
+
+
+def test_it_seals_a_batch_in_the_helper_process_as_in_the_importing_thread(agent_ready: Path) -> None:
+    from kartoteka.lib import crypto, keys
+    from kartoteka.lib.agent import AgentClient
+    from kartoteka.people import bulkseal
+
+    rows: list[bulkseal.Row] = [
+        (i, f"Иванов Пётр {name}", aliases, edtf, notes)
+        for i, name, aliases, edtf, notes in zip(
+            crypto.record_id_ints(3, ascending=True),
+            ("Сергеевич", "Олегович", "Ильич"),
+            ((), ("Петя Иванов",), ()),
+            ("1980", "", "1991-05"),
+            ("", "заметка", ""),
+            strict=True,
+        )
+    ]
+    agent = AgentClient(settings.AGENT_SOCKET)
+    helper = bulkseal.Helper(settings.AGENT_SOCKET)
+    try:
+        here, (sealed, counts, values) = bulkseal.Sealer(agent).seal(rows), helper.seal(rows)
+        assert (counts, values) == here[1:]  # the same blind-index values per row
+        assert [tuple(x is None for x in s) for s in sealed] == [tuple(x is None for x in s) for s in here[0]]
+        items = [
+            keys.SealedRecord(
+                bulkseal.RECORD_TABLE,
+                str(uuid.UUID(int=rid)),
+                s[0],
+                {
+                    f: c
+                    for f, c in zip(("full_name", "aliases", "birth_date", "notes"), s[1:], strict=True)
+                    if c
+                },
+            )
+            for (rid, *_), s in zip(rows, sealed, strict=True)
+        ]
+        opened = agent.open_records(items)
+        assert [o["full_name"].decode() for o in opened] == [r[1] for r in rows]
+        assert json.loads(opened[1]["aliases"]) == ["Петя Иванов"]
+        assert opened[2]["birth_date"] == b"1991-05"
+    finally:
+        helper.close()
+        agent.close()
+    assert helper.proc.returncode == 0

@@ -45,6 +45,7 @@ from kartoteka.linkage.models import (
 )
 from kartoteka.linkage.types import PairScore
 from kartoteka.people.models import Person, Record
+from kartoteka.people.services import stated_sex_region
 
 DECISION_TABLE = "linkage.pairdecision"
 NOTE_MAX = 2000
@@ -397,25 +398,14 @@ def _merge_gated(
 
 
 def _persons_refresh(person_ids: Iterable[uuid.UUID]) -> None:
-    """After records moved: each person's sex and home region again from the newest record stating them
-    (the rule of people.services, for many persons at once; status comes from status entries, which
-    never move), and their ledgers recomputed once the transaction commits."""
+    """After records moved: each person's sex and home region again (people.services.stated_sex_region;
+    status comes from status entries, which never move), and their ledgers recomputed once the
+    transaction commits."""
     ids = set(person_ids)
-    sex: dict[uuid.UUID, str] = {}
-    region: dict[uuid.UUID, str] = {}
-    rows = (
-        Record.objects.filter(person_id__in=ids)
-        .order_by("-created_at", "-id")
-        .values_list("person_id", "sex", "home_region_id")
-    )
-    for pid, record_sex, record_region in rows:
-        if record_sex and pid not in sex:
-            sex[pid] = record_sex
-        if record_region and pid not in region:
-            region[pid] = record_region
+    stated = stated_sex_region(ids)
     changed = []
     for person in Person.objects.filter(pk__in=ids).only("id", "sex", "home_region_id"):
-        new_sex, new_region = sex.get(person.id, ""), region.get(person.id)
+        new_sex, new_region = stated.get(person.id, ("", None))
         if (person.sex, person.home_region_id) != (new_sex, new_region):
             person.sex, person.home_region_id = new_sex, new_region
             changed.append(person)

@@ -17,10 +17,10 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import connection
+from django.db.models import Exists, Field, Model, OuterRef, QuerySet
 
 from kartoteka.accounts import access
 from kartoteka.accounts.models import User
@@ -32,7 +32,7 @@ from kartoteka.people.models import NameTerm, Person, Record, StatusEntry
 RECORD_TABLE = "people.record"
 NAME_PURPOSE = "people.record.name"
 DECRYPT_CAP = 400  # candidates decrypted per search at most: bounds the cost of a very common name
-RAREST_PROBE = 5000  # postings counted per term to choose the driving one
+RAREST_PROBE = 1000  # postings counted per term group to choose the driving one (see _rarest_first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,55 +273,44 @@ class TermIndex:
     production; the search bench plugs in a plaintext shadow to price the encryption."""
 
     values: Callable[[list[str]], list[object]]
-    postings: Callable[[Sequence[object]], QuerySet[Any]]  # rows (term, record_id) holding any of the values
-    candidates: Callable[[list[uuid.UUID]], list[Candidate]]
+    # Rows (term, record) with the key or an index on (term, record): a term's postings are one range.
+    postings: type[Model]
+    # The candidates among the given records (already passed through the access gate), opened.
+    candidates: Callable[[QuerySet[Record]], list[Candidate]]
 
 
 def _blind_values(terms: list[str]) -> list[object]:
     return list(sealing.terms_index(NAME_PURPOSE, terms))
 
 
-def _blind_postings(values: Sequence[object]) -> QuerySet[NameTerm]:
-    terms = [v for v in values if isinstance(v, int)]
-    assert len(terms) == len(values)
-    if len(terms) == 1:
-        return NameTerm.objects.filter(term=terms[0])
-    return NameTerm.objects.filter(term__in=terms)
-
-
-def _decrypted(record_ids: list[uuid.UUID]) -> list[Candidate]:
-    records = list(
-        Record.objects.filter(pk__in=record_ids)
-        .select_related("team")
-        .only(
+def _decrypted(records: QuerySet[Record]) -> list[Candidate]:
+    # Tuples, not model instances: a deferred-field model costs more to build than its row costs to read.
+    rows = list(
+        records.values_list(
             "id", "person_id", "team__name", "wrapped_key", "full_name_enc", "aliases_enc", "birth_date_enc"
         )
     )
     opened = sealing.rows_open(
         RECORD_TABLE,
         [
-            (
-                str(r.id),
-                bytes(r.wrapped_key),
-                {"full_name": r.full_name_enc, "aliases": r.aliases_enc, "birth_date": r.birth_date_enc},
-            )
-            for r in records
+            (str(rid), bytes(wrapped), {"full_name": name, "aliases": aliases, "birth_date": born})
+            for rid, _, _, wrapped, name, aliases, born in rows
         ],
     )
     return [
         Candidate(
-            r.id,
-            r.person_id,
-            r.team.name,
+            row[0],
+            row[1],
+            row[2],
             o.get("full_name", ""),
             tuple(sealing.json_list(o.get("aliases"))),
             o.get("birth_date", ""),
         )
-        for r, o in zip(records, opened, strict=True)
+        for row, o in zip(rows, opened, strict=True)
     ]
 
 
-BLIND_INDEX = TermIndex(values=_blind_values, postings=_blind_postings, candidates=_decrypted)
+BLIND_INDEX = TermIndex(values=_blind_values, postings=NameTerm, candidates=_decrypted)
 
 
 def _birth_year(edtf: str) -> int | None:
@@ -344,23 +333,80 @@ def _matches(query: str, candidate: Candidate, birth_year: int | None) -> bool:
     )
 
 
+def _in(values: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 def _rarest_first(index: TermIndex, values: list[list[object]]) -> list[list[object]]:
-    """The groups, the one with the fewest postings (counted up to RAREST_PROBE) first; [] if one has none."""
-    counts = [index.postings(v).values("record_id")[:RAREST_PROBE].count() for v in values]
-    if 0 in counts:
+    """The groups, the one with the fewest postings (counted up to RAREST_PROBE) first; [] if one has none.
+
+    At a million records most name parts have more than RAREST_PROBE postings, and a tie would let a
+    surname of 100,000 records drive. Ids are time-ordered and a single term's postings are read in id
+    order, so among tied single-term groups the one whose first RAREST_PROBE postings span the most ids is
+    the sparsest, and drives. The order only decides the cost, never the hits."""
+    table = connection.ops.quote_name(index.postings._meta.db_table)
+    parts, params = [], []
+    for i, group in enumerate(values):
+        ordered = "ORDER BY record_id " if len(group) == 1 else ""
+        parts.append(
+            f"SELECT {i}, COUNT(*), MAX(CAST(record_id AS TEXT)) FROM (SELECT record_id FROM {table} "  # noqa: S608
+            f"WHERE term IN ({_in(group)}) {ordered}LIMIT {RAREST_PROBE}) p{i}"
+        )
+        params += group
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)  # type: ignore[arg-type]
+        found = {i: (count, last if len(values[i]) == 1 else None) for i, count, last in cursor.fetchall()}
+    if any(count == 0 for count, _ in found.values()):
         return []
-    return [values[i] for i in sorted(range(len(values)), key=lambda i: counts[i])]
+    spans = sorted(
+        {str(last) for count, last in found.values() if last is not None and count >= RAREST_PROBE}
+    )
+
+    def rarity(i: int) -> tuple[int, int]:
+        count, last = found[i]
+        if count < RAREST_PROBE or last is None:
+            return (count, 0)
+        return (count, -1 - spans.index(str(last)))  # the furthest last id first
+
+    return [values[i] for i in sorted(range(len(values)), key=rarity)]
 
 
-def _candidate_ids(
+def _term_ids(
+    index: TermIndex, values: list[list[object]], *, after: uuid.UUID | None, size: int
+) -> list[uuid.UUID]:
+    """Record ids holding one value of every group (the first drives, each further one is a key probe), in
+    id order after ``after``, whoever may see them: the caller passes them through the access gate."""
+    table = connection.ops.quote_name(index.postings._meta.db_table)
+    record_field = index.postings._meta.get_field("record")
+    assert isinstance(record_field, Field)
+    # Table names are the models' own, every value a placeholder.
+    sql = [f"SELECT t0.record_id FROM {table} t0 WHERE t0.term IN ({_in(values[0])})"]  # noqa: S608
+    params: list[object] = list(values[0])
+    for i, group in enumerate(values[1:], start=1):
+        sql.append(
+            f"AND EXISTS (SELECT 1 FROM {table} t{i} WHERE t{i}.record_id = t0.record_id "  # noqa: S608
+            f"AND t{i}.term IN ({_in(group)}))"
+        )
+        params += group
+    if after is not None:
+        sql.append("AND t0.record_id > %s")
+        params.append(record_field.get_db_prep_value(after, connection))
+    sql.append("ORDER BY t0.record_id LIMIT %s")
+    params.append(size)
+    with connection.cursor() as cursor:
+        cursor.execute(" ".join(sql), params)  # type: ignore[arg-type]
+        return [record_field.to_python(r[0]) for r in cursor.fetchall()]
+
+
+def _visible_ids(
     user: User, index: TermIndex, values: list[list[object]], *, after: uuid.UUID | None, size: int
 ) -> list[uuid.UUID]:
-    """Record ids holding one value of every group (rarest first, see :func:`_rarest_first`), visible to the
-    user, in id order after ``after`` (a record holding two values of one group may come twice; callers
-    visit each once)."""
-    qs = index.postings(values[0])
+    """:func:`_term_ids` with the access gate inside the statement: for a user who sees few of the records
+    holding the terms, where gating a page after reading it would walk mostly others' records."""
+    postings = index.postings.objects  # type: ignore[attr-defined]
+    qs = postings.filter(term__in=values[0])
     for group in values[1:]:
-        qs = qs.filter(Exists(index.postings(group).filter(record_id=OuterRef("record_id"))))
+        qs = qs.filter(Exists(postings.filter(term__in=group, record_id=OuterRef("record_id"))))
     qs = qs.filter(Exists(access.record_list_for_user(user).filter(pk=OuterRef("record_id"))))
     if after is not None:
         qs = qs.filter(record_id__gt=after)
@@ -370,13 +416,18 @@ def _candidate_ids(
 def person_find_with(
     index: TermIndex, *, user: User, query: str, limit: int = 20, birth_year: int | None = None
 ) -> list[PersonHit]:
-    """:func:`person_find` over a given term index (see :class:`TermIndex`)."""
+    """:func:`person_find` over a given term index (see :class:`TermIndex`).
+
+    Candidates come a page at a time in record-id order; each page goes through the access gate, and only
+    what the gate lets through is opened (at most DECRYPT_CAP records per search) and refined. When a page
+    shows the user sees under half of what the terms find, later pages are gated inside the statement.
+    """
     if not access.sees_identities(user):
         raise PermissionDenied("name search is not available to analysts")
     groups = names.search_terms(query)
     if not groups or limit < 1:
         return []
-    flat = index.values([t for group in groups for t in group])
+    flat = index.values([t for group in groups for t in group])  # one agent round trip for every term
     values, pos = [], 0
     for group in groups:
         values.append(flat[pos : pos + len(group)])
@@ -386,15 +437,23 @@ def person_find_with(
         return []
     hits: list[PersonHit] = []
     seen: set[uuid.UUID] = set()
-    decrypted, after = 0, None
-    page = max(2 * limit, 40)
-    while len(hits) < limit and decrypted < DECRYPT_CAP:
-        ids = _candidate_ids(user, index, values, after=after, size=min(page, DECRYPT_CAP - decrypted))
+    opened, after, gated = 0, None, False
+    # A little over the limit: most full-name candidates are hits, and a short first page keeps both the
+    # walk of the postings and the decryption to about what the answer needs.
+    page = limit + max(limit // 4, 5)
+    while len(hits) < limit and opened < DECRYPT_CAP:
+        size = min(page, DECRYPT_CAP - opened)
+        if gated:
+            ids = _visible_ids(user, index, values, after=after, size=size)
+        else:
+            ids = _term_ids(index, values, after=after, size=size)
         if not ids:
             break
-        decrypted += len(ids)
         after = ids[-1]
-        for candidate in sorted(index.candidates(list(dict.fromkeys(ids))), key=lambda c: c.record_id):
+        unique = list(dict.fromkeys(ids))
+        candidates = index.candidates(access.record_list_for_user(user).filter(pk__in=unique))
+        opened += len(candidates)
+        for candidate in sorted(candidates, key=lambda c: c.record_id):
             if candidate.person_id is None or candidate.person_id in seen:
                 continue
             if _matches(query, candidate, birth_year):
@@ -404,8 +463,9 @@ def person_find_with(
                 )
                 if len(hits) == limit:
                     break
-        if len(ids) < page:
+        if len(ids) < size:
             break
+        gated = gated or 2 * len(candidates) < len(unique)
         page *= 2  # few hits per page (initials only refine after decryption): fewer, larger round trips
     return hits
 

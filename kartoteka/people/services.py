@@ -5,7 +5,8 @@ recomputed from its records and status history after every write (:func:`_best_v
 
 ``person_bulk_create`` is the import path: it writes the same rows as ``person_create`` (a test reads both
 back through the ORM and compares), but per batch of rows: one ``seal_records`` and one ``blind_index``
-round trip to the key agent, raw ``executemany`` inserts (``COPY`` on PostgreSQL), and ONE audit entry per batch (action
+round trip to the key agent (made by :mod:`kartoteka.people.bulkseal`, in a helper process for a large
+import), raw ``executemany`` inserts (``COPY`` on PostgreSQL), and ONE audit entry per batch (action
 ``person.bulk_create``, object type ``batch``, a fresh batch id, ``{"count": n}``) rather than one per
 person — a million signed entries would double the import's cost and the chain's size while saying no
 more than "this actor imported n persons in this batch"; the records themselves carry ``created_by`` and
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from kartoteka.law.services import ledger_mark_stale
 from kartoteka.lib import crypto, keys, names, vocab
 from kartoteka.lib.agent import AgentClient
 from kartoteka.lib.partialdate import PartialDate
+from kartoteka.people import bulkseal
 from kartoteka.people.models import NameTerm, Person, Record, StatusEntry
 from kartoteka.registry.models import Region
 
@@ -174,17 +177,32 @@ def _current_status(entries: list[tuple[str, date | None, datetime]]) -> str:
     return last_undated[0] if last_undated is not None else "unknown"
 
 
+def stated_sex_region(person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
+    """The best view's sex and home region of each person: each from the newest record that states it, so
+    a later record that leaves one blank does not erase what an older one said. Used after every write
+    here and by linkage after records move between persons; a person without records is absent."""
+    sex: dict[uuid.UUID, str] = {}
+    region: dict[uuid.UUID, str] = {}
+    rows = (
+        Record.objects.filter(person_id__in=list(person_ids))
+        .order_by("-created_at", "-id")
+        .values_list("person_id", "sex", "home_region_id")
+    )
+    for pid, record_sex, record_region in rows:
+        if record_sex and pid not in sex:
+            sex[pid] = record_sex
+        if record_region and pid not in region:
+            region[pid] = record_region
+    return {pid: (sex.get(pid, ""), region.get(pid)) for pid in sex.keys() | region.keys()}
+
+
 def _best_view_refresh(person: Person) -> None:
-    """Status from the status history (:func:`_current_status`); sex and home region from the newest
-    record that states them."""
+    """Status from the status history (:func:`_current_status`); sex and home region as
+    :func:`stated_sex_region` has them."""
     status = _current_status(
         list(StatusEntry.objects.filter(person=person).values_list("status", "date_end", "created_at"))
     )
-    records = Record.objects.filter(person=person).order_by("-created_at", "-id")
-    sex = next((s for s in records.exclude(sex="").values_list("sex", flat=True)[:1]), "")
-    region = next(
-        (r for r in records.exclude(home_region=None).values_list("home_region_id", flat=True)[:1]), None
-    )
+    sex, region = stated_sex_region([person.pk]).get(person.pk, ("", None))
     Person.objects.filter(pk=person.pk).update(status=status, sex=sex, home_region_id=region)
     person.status, person.sex, person.home_region_id = status, sex, region
 
@@ -269,12 +287,15 @@ class _Built:
 @dataclass(slots=True)
 class _Pending:
     rows: list[PersonInput]
-    record_ids: list[uuid.UUID]
-    terms: list[list[str]]
-    unique_terms: list[str]
-    items: list[keys.PlainRecord]
-    sealed: list[keys.SealedRecord] = field(default_factory=list)
-    values: list[int] = field(default_factory=list)
+    record_ids: list[Any]  # as the database takes them
+    compact: list[bulkseal.Row]  # what the sealing half needs of each row
+    sealed: list[bulkseal.Sealed] = field(default_factory=list)
+    counts: bytes = b""  # per row, how many blind-index values (int64 array)
+    values: bytes = b""  # the values end to end (int64 array)
+
+
+def _hex(i: int) -> str:
+    return f"{i:032x}"
 
 
 def _chunks(rows: Iterable[PersonInput], size: int) -> Iterator[list[PersonInput]]:
@@ -286,25 +307,29 @@ def _chunks(rows: Iterable[PersonInput], size: int) -> Iterator[list[PersonInput
 class _Writer:
     """Raw inserts with the ORM's column semantics for this connection's vendor.
 
-    ``check`` and ``write`` run in the caller's thread (they use its connection and transaction);
-    ``build`` runs in the worker thread and touches no connection, only the vendor's pure adapters.
+    ``check``, ``prepare``, ``build`` and ``write`` run in the caller's thread (``check`` and ``write`` use
+    its connection and transaction); ``agent_work`` runs in the worker thread and hands the sealing half
+    (:mod:`kartoteka.people.bulkseal`) the batch's compact rows, there or in the helper process.
     """
 
     def __init__(self, actor: User, team: Team, agent: AgentClient) -> None:
         self.actor = actor
         self.team = team
-        self.agent = agent
+        self.sealer = bulkseal.Sealer(agent)
+        # Set once the import is large enough (person_bulk_create): the sealing half then runs there.
+        self.helper: bulkseal.Helper | None = None
         self.db = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper, for its adapters in the worker
         native_uuid = self.db.features.has_native_uuid_field
         self.uid: Callable[[uuid.UUID | None], object] = (
             (lambda u: u) if native_uuid else (lambda u: None if u is None else u.hex)
         )
+        # A UUID column takes UUID objects; SQLite's char(32) takes the hex, made without one.
+        self.id_of: Callable[[int], object] = (lambda i: uuid.UUID(int=i)) if native_uuid else _hex
         self.articles_field = Record._meta.get_field("articles")
         self.empty_json = self.articles_field.get_db_prep_save([], self.db)
         self.regions = set(Region.objects.values_list("code", flat=True))
         self.sources_ok: set[uuid.UUID] = set()
-        self.edtf: dict[PartialDate, bytes] = {}
-        self.terms_seen: dict[str, list[str]] = {}
+        self.edtf: dict[PartialDate, str] = {}
         # Origins of the batch checked last: it may not be written yet when the next one is checked.
         self.previous_origins: set[tuple[str, int]] = set()
         q = self.db.ops.quote_name
@@ -380,52 +405,39 @@ class _Writer:
         self.previous_origins = {(d.origin_file, d.origin_row or 0) for d in kept if d.origin_file}
         return kept
 
-    def _fields(self, data: PersonInput) -> dict[str, bytes]:
-        """As :func:`_sealed_fields`, with the EDTF text of repeated birth dates cached."""
-        fields = {"full_name": data.full_name.encode("utf-8")}
-        if data.aliases:
-            fields["aliases"] = json.dumps(list(data.aliases), ensure_ascii=False).encode("utf-8")
-        born = data.birth_date
-        if born is not None and born.is_known:
-            text = self.edtf.get(born)
-            if text is None:
-                if len(self.edtf) > 100_000:
-                    self.edtf.clear()
-                text = self.edtf[born] = born.to_edtf().encode("utf-8")
-            fields["birth_date"] = text
-        if data.notes:
-            fields["notes"] = data.notes.encode("utf-8")
-        return fields
+    def _edtf(self, born: PartialDate | None) -> str:
+        """As :func:`_sealed_fields` stores a birth date ("" for none), cached: dates repeat."""
+        if born is None or not born.is_known:
+            return ""
+        text = self.edtf.get(born)
+        if text is None:
+            if len(self.edtf) > 100_000:
+                self.edtf.clear()
+            text = self.edtf[born] = born.to_edtf()
+        return text
 
-    def _row_terms(self, data: PersonInput) -> list[str]:
-        """As :func:`_terms`, remembered per name for this import only (dropped with it): common names
-        recur, and parsing a name costs more than the rest of its row."""
-        if data.aliases:
-            return _terms(data)
-        terms = self.terms_seen.get(data.full_name)
-        if terms is None:
-            if len(self.terms_seen) >= 100_000:
-                self.terms_seen.clear()
-            terms = self.terms_seen[data.full_name] = _terms(data)
-        return terms
+    def _ids(self, count: int) -> tuple[list[int], list[Any]]:
+        """A batch's ids, ascending (see :func:`crypto.record_id_ints`), as integers and as the database
+        takes them."""
+        ints = crypto.record_id_ints(count, ascending=True)
+        return ints, [self.id_of(i) for i in ints]
 
     def prepare(self, rows: list[PersonInput]) -> _Pending:
-        """Ids, terms and the plaintext items to seal (caller's thread)."""
-        record_ids = crypto.record_ids_new(len(rows))
-        row_terms = [self._row_terms(d) for d in rows]
-        items = [
-            keys.PlainRecord(RECORD_TABLE, str(rid), self._fields(d))
-            for d, rid in zip(rows, record_ids, strict=True)
+        """Ids and the compact rows the sealing half reads (caller's thread)."""
+        ints, record_ids = self._ids(len(rows))
+        edtf = self._edtf
+        compact = [
+            (i, d.full_name, d.aliases, edtf(d.birth_date), d.notes) for d, i in zip(rows, ints, strict=True)
         ]
-        return _Pending(
-            rows, record_ids, row_terms, list(dict.fromkeys(t for ts in row_terms for t in ts)), items
-        )
+        return _Pending(rows, record_ids, compact)
 
     def agent_work(self, pending: _Pending) -> _Pending:
-        """One seal and one blind-index round trip (worker thread: mostly socket waits, GIL released)."""
-        if pending.items:
-            pending.sealed = self.agent.seal_records(pending.items)
-            pending.values = self.agent.blind_index(NAME_PURPOSE, pending.unique_terms)
+        """The sealing half (worker thread): in the helper process once there is one, else here (then
+        mostly socket waits, GIL released)."""
+        if pending.compact:
+            sealer = self.helper or self.sealer
+            result = sealer.seal(pending.compact)
+            pending.sealed, pending.counts, pending.values = result
         return pending
 
     def build(self, pending: _Pending) -> _Built:
@@ -435,11 +447,13 @@ class _Writer:
         built = _Built(len(rows), [], [], [], [])
         if not rows:
             return built
-        values = dict(zip(pending.unique_terms, pending.values, strict=True))
+        counts, flat = array("q"), array("q")
+        counts.frombytes(pending.counts)
+        flat.frombytes(pending.values)
+        values = flat.tolist()
         uid, team_id, actor_id = self.uid, self.uid(self.team.id), self.uid(self.actor.id)
         now = self.db.ops.adapt_datetimefield_value(timezone.now())
-        person_ids = [uid(p) for p in crypto.record_ids_new(len(rows))]
-        record_ids = [uid(r) for r in pending.record_ids]
+        person_ids = self._ids(len(rows))[1]
         built.references = {
             "team": {self.team.id},
             "created_by": {self.actor.id},
@@ -448,28 +462,26 @@ class _Writer:
             "source": {d.source_id for d in rows} - {None},
         }
         changed = sum(1 for d in rows if d.status != "unknown")
-        status_ids = iter([uid(i) for i in crypto.record_ids_new(changed)] if changed else [])
+        status_ids = iter(self._ids(changed)[1])
         persons, records, terms, statuses = built.persons, built.records, built.terms, built.statuses
         empty_json, articles = self.empty_json, self._articles
-        for data, r, p, seal, row_terms in zip(
-            rows, record_ids, person_ids, pending.sealed, pending.terms, strict=True
+        pos = 0
+        for data, r, p, (wrapped, name, aliases, born, notes), n in zip(
+            rows, pending.record_ids, person_ids, pending.sealed, counts, strict=True
         ):
             region, sex, status, source = data.home_region_code, data.sex, data.status, data.source_id
             source_id = None if source is None else uid(source)
             persons.append((p, team_id, status, sex, region, now))
-            f = seal.fields
             records.append(
                 (
-                    r, team_id, p, source_id, seal.wrapped_dek, f.get("full_name"), f.get("aliases"),
-                    f.get("birth_date"), f.get("notes"), sex, region,
+                    r, team_id, p, source_id, wrapped, name, aliases, born, notes, sex, region,
                     None if data.facility_id is None else uid(data.facility_id),
                     articles(data.articles) if data.articles else empty_json, data.sentence_months,
                     data.origin_file, data.origin_row, empty_json, now, actor_id,
                 )
             )  # fmt: skip
-            # A record's terms are distinct strings; the set also drops the (never seen) HMAC collision the
-            # (term, record) key would refuse.
-            terms.extend([(value, r) for value in {values[t] for t in row_terms}])
+            terms.extend([(value, r) for value in values[pos : pos + n]])
+            pos += n
             if status != "unknown":
                 statuses.append((next(status_ids), p, status, "", None, None, source_id, now))
         return built
@@ -503,6 +515,10 @@ class _Writer:
         return built.count
 
 
+# Rows after which the sealing half moves to a helper process: starting one costs about a second.
+HELPER_AFTER_ROWS = 20_000
+
+
 def person_bulk_create(
     *,
     actor: User,
@@ -513,13 +529,14 @@ def person_bulk_create(
 ) -> int:
     """Create one person (one record) per row; returns how many were created (re-imported rows skipped).
 
-    Batches are pipelined: while the main thread inserts batch k, a worker thread with its own agent
-    connection seals batch k+1 (the agent's work and the socket waits overlap the inserts).
+    Batches are pipelined: while the main thread inserts batch k, a worker thread seals batch k+1 — itself
+    for a small import, through a helper process on the other core once :data:`HELPER_AFTER_ROWS` rows
+    have been read (the importing process then only validates, builds tuples and inserts).
     """
     if batch_size < 1:
         raise ValueError("batch_size: must be at least 1")
     _team_check(actor, team)
-    created = 0
+    created = read = 0
     agent = AgentClient(settings.AGENT_SOCKET)
     writer = _Writer(actor, team, agent)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kartoteka-seal")
@@ -530,6 +547,9 @@ def person_bulk_create(
         pending: Future[_Pending] | None = None
         try:
             for chunk in _chunks(rows, batch_size):
+                read += len(chunk)
+                if writer.helper is None and read > HELPER_AFTER_ROWS:
+                    writer.helper = bulkseal.Helper(settings.AGENT_SOCKET)
                 future = pool.submit(writer.agent_work, writer.prepare(writer.check(chunk)))
                 if pending is not None:
                     created += writer.write(writer.build(pending.result()))
@@ -544,5 +564,7 @@ def person_bulk_create(
             if pending is not None:
                 pending.cancel()
             pool.shutdown(wait=True)
+            if writer.helper is not None:
+                writer.helper.close()
             agent.close()
     return created
