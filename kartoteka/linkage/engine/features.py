@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 
 from kartoteka.lib import names
 from kartoteka.lib.partialdate import PartialDate, PartialDateError, Precision, parse
@@ -126,9 +126,32 @@ def _row(record: OpenedRecord) -> tuple[object, ...]:
     )
 
 
+_INT_COLUMNS = frozenset(("birth_lo", "birth_hi", "birth_year", "birth_month", "birth_day", "recruited"))
+_LIST_COLUMNS = frozenset(("name_keys", "given_forms"))
+
+
 def prepare_records(records: Iterable[OpenedRecord]) -> pd.DataFrame:
-    """The frame the model compares, one row per record, in memory only."""
-    frame = pd.DataFrame.from_records((_row(r) for r in records), columns=list(COLUMNS))
-    for column in ("birth_lo", "birth_hi", "birth_year", "birth_month", "birth_day", "recruited"):
-        frame[column] = frame[column].astype("Int64")
-    return frame
+    """The frame the model compares, one row per record, in memory only.
+
+    Records stream in (the caller may be decrypting the next batch meanwhile) and are kept as columns,
+    not row objects; the frame's columns are Arrow-backed (compact, and DuckDB reads them without a copy).
+    Name parts come from the per-name cache, so equal strings share one object until Arrow packs them."""
+    columns: list[list[object]] = [[] for _ in COLUMNS]
+    appends = [c.append for c in columns]
+    for record in records:
+        for append, value in zip(appends, _row(record), strict=True):
+            append(value)
+    return pd.DataFrame({name: _arrow(name, values) for name, values in zip(COLUMNS, columns, strict=True)})
+
+
+def _arrow(name: str, values: list[object]) -> pd.Series:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    kind = (
+        pa.int32()
+        if name in _INT_COLUMNS
+        else pa.list_(pa.string())
+        if name in _LIST_COLUMNS
+        else pa.string()
+    )
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, type=kind)), name=name, copy=False)

@@ -4,14 +4,16 @@ Comparisons (each a few levels; the model learns how much each level says):
 
 - ``surname`` key: exact (with term-frequency adjustment: a shared rare surname says more than a shared
   Иванов), the masculine/feminine pair (Иванов/Иванова, a level of its own so it is learnt as evidence
-  *against*), a typo (Jaro-Winkler ≥ 0.9 and at most two edits on the key), found among the other record's name parts (a
-  misread order);
-- ``given``: exact key, a shared diminutive expansion, a typo (one edit on the key: Юлия/Юлиана and
-  Алексеевич/Александрович stay apart), an initial that agrees with the other side's
-  name or initial;
+  *against*), a typo (Jaro-Winkler ≥ 0.9 and at most two edits on the key), found among the other
+  record's name parts (a misread order);
+- ``given``: exact key (term-frequency adjusted, as is the patronymic's), a shared diminutive expansion,
+  a typo (one edit on the key: Юлия/Юлиана and Алексеевич/Александрович stay apart), an initial that
+  agrees with the other side's name or initial;
 - ``patronymic``: exact, typo, initial agreeing;
-- ``birth_date`` with its precision: the same day; consistent partial dates (one lacks the day or month);
-  one component off (a typo in day, month or year, or day and month swapped); within a year; else;
+- ``birth_date`` with its precision: the same day; consistent partial dates with both months known (one
+  lacks the day); consistent at year precision or less (a year-only date agrees with twelve times as
+  many dates as a month-precise one, so the two are learnt apart); one component off (a typo in day,
+  month or year, or day and month swapped); within a year; else;
 - ``sex`` (as recorded, else guessed from the name), ``region``, ``facility``, ``recruited`` (days apart).
 
 Blocking (what gets compared at all) never uses a name alone, so a common name does not explode into
@@ -19,8 +21,10 @@ millions of pairs: surname key + birth year; the three initials + birth day; giv
 day (a misspelt surname); surname + given + day and month of birth (a misread year).
 
 Training is unsupervised: u from random pairs, m by EM on two blocking passes (each leaves out what it
-blocks on), the prior from a strict deterministic rule. The decision thresholds are fixed here, before any
-test label is seen: ``ACCEPT`` (auto-merge) and ``REVIEW`` (the clerical queue).
+blocks on), the prior from a strict deterministic rule; on a seeded random sample of at most
+``TRAIN_SAMPLE`` records (the parameters are properties of random and of matching pairs, which a sample
+of records keeps; term frequencies come from the full data at prediction). The decision thresholds are
+fixed here, before any test label is seen: ``ACCEPT`` (auto-merge) and ``REVIEW`` (the clerical queue).
 """
 
 from __future__ import annotations
@@ -34,13 +38,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 
 from kartoteka.linkage.types import PairScore
 
 MODEL_FAMILY = "kartoteka-linkage-1"
 ACCEPT = 0.95  # fixed a priori: pairs at or above are merged automatically
 REVIEW = 0.5  # fixed a priori: pairs in [REVIEW, ACCEPT) go to the clerical review queue
+TRAIN_SAMPLE = 100_000  # records trained on at most (a random sample of larger sets)
 EngineName = Literal["duckdb", "spark"]
 
 _log = logging.getLogger(__name__)
@@ -157,7 +162,7 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
     ]
     given = [
         _null("(given_l IS NULL AND given_init_l IS NULL) OR (given_r IS NULL AND given_init_r IS NULL)"),
-        _level("given_l = given_r", "exact"),
+        _level("given_l = given_r", "exact", tf_adjustment_column="given", tf_adjustment_weight=1.0),
         _level(
             "given_forms_l IS NOT NULL AND given_forms_r IS NOT NULL AND "
             + (
@@ -176,7 +181,12 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
             "(patronymic_l IS NULL AND patronymic_init_l IS NULL) "
             "OR (patronymic_r IS NULL AND patronymic_init_r IS NULL)"
         ),
-        _level("patronymic_l = patronymic_r", "exact"),
+        _level(
+            "patronymic_l = patronymic_r",
+            "exact",
+            tf_adjustment_column="patronymic",
+            tf_adjustment_weight=1.0,
+        ),
         _level("levenshtein(patronymic_l, patronymic_r) <= 1", "typo"),
         _level(
             "(patronymic_l IS NULL OR patronymic_r IS NULL) AND patronymic_init_l = patronymic_init_r",
@@ -187,7 +197,12 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
     birth = [
         _null("birth_lo_l IS NULL OR birth_lo_r IS NULL"),
         _level("birth_date_l = birth_date_r", "same day"),
-        _level("birth_lo_l <= birth_hi_r AND birth_lo_r <= birth_hi_l", "consistent partial"),
+        _level(
+            "birth_lo_l <= birth_hi_r AND birth_lo_r <= birth_hi_l "
+            "AND birth_month_l IS NOT NULL AND birth_month_r IS NOT NULL",
+            "consistent, month known",
+        ),
+        _level("birth_lo_l <= birth_hi_r AND birth_lo_r <= birth_hi_l", "consistent, year or less"),
         _level(
             "birth_day_l IS NOT NULL AND birth_day_r IS NOT NULL AND ("
             "(birth_year_l = birth_year_r AND (birth_month_l = birth_month_r OR birth_day_l = birth_day_r "
@@ -212,7 +227,12 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
         ("surname", surname, (0.9, 0.02, 0.04, 0.02, 0.02), (0.005, 0.002, 0.01, 0.01, 0.973)),
         ("given", given, (0.85, 0.05, 0.04, 0.06, 0.001), (0.05, 0.01, 0.02, 0.05, 0.87)),
         ("patronymic", patronymic, (0.87, 0.05, 0.08, 0.001), (0.05, 0.02, 0.05, 0.88)),
-        ("birth_date", birth, (0.85, 0.08, 0.04, 0.02, 0.01), (0.0001, 0.0005, 0.001, 0.04, 0.9584)),
+        (
+            "birth_date",
+            birth,
+            (0.85, 0.06, 0.03, 0.03, 0.02, 0.01),
+            (0.0001, 0.0003, 0.02, 0.001, 0.04, 0.9386),
+        ),
         ("sex", exact("sex"), (0.99, 0.01), (0.82, 0.18)),
         ("region", exact("region"), (0.85, 0.15), (0.1, 0.9)),
         ("facility", exact("facility"), (0.8, 0.2), (0.02, 0.98)),
@@ -330,19 +350,24 @@ def model_train(
     prior_rule: str | None = PRIOR_RULE,
     prior_recall: float = 0.7,
     max_u_pairs: float = 2e6,
+    sample: int | None = TRAIN_SAMPLE,
     seed: int = 42,
 ) -> LinkModel:
     """Train by EM (u from random pairs, m by EM); never looks at test labels.
 
-    ``labels`` (accepted/rejected review decisions) refine m of the levels the matches fall in, when there
-    are enough accepted pairs to say anything (≥ 20)."""
+    A frame larger than ``sample`` is trained on a random sample of that many of its records (seeded):
+    sampling records keeps the share of matching pairs among all pairs, u is a property of random pairs
+    and m of matching ones, so a sample estimates the same parameters, at a fraction of the blocked pairs;
+    term frequencies are taken from the full data when predicting. ``labels`` (accepted/rejected review
+    decisions) refine m of the levels the matches fall in, when there are enough accepted pairs to say
+    anything (≥ 20)."""
     backend = backend or duckdb_backend()
-    frames = [df] if df_right is None else [df, df_right]
+    n = len(df) + (0 if df_right is None else len(df_right))
+    frames = [_sample(f, sample, seed) for f in ([df] if df_right is None else [df, df_right])]
     link_type = "dedupe_only" if df_right is None else "link_only"
     base = settings or settings_dict(link_type, backend.dialect)
     spec = "kartoteka" if settings is None else "custom"
     linker = _linker(backend, frames, base)
-    n = len(df) + (0 if df_right is None else len(df_right))
     if prior_rule:
         try:
             linker.training.estimate_probability_two_random_records_match([prior_rule], recall=prior_recall)
@@ -357,7 +382,15 @@ def model_train(
     if labels:
         _train_from_labels(linker, backend, labels)
     trained = linker.misc.save_model_to_json()
-    return LinkModel(settings=_plain(trained), trained_on=n, extra={"spec": spec})
+    sampled = sum(len(f) for f in frames)
+    extra: dict[str, Any] = {"spec": spec} | ({"sample": sampled, "seed": seed} if sampled < n else {})
+    return LinkModel(settings=_plain(trained), trained_on=n, extra=extra)
+
+
+def _sample(frame: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
+    if size is None or len(frame) <= size:
+        return frame
+    return frame.sample(n=size, random_state=seed).reset_index(drop=True)
 
 
 def _train_from_labels(

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 from django.core.exceptions import PermissionDenied
 from django.db.models import Min, QuerySet
 
@@ -49,33 +51,61 @@ def _recruited(person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dt.date]:
     return {r["person_id"]: r["first"] for r in rows}
 
 
-def records_open(records: QuerySet[Record], *, batch: int = OPEN_BATCH) -> Iterator[OpenedRecord]:
-    """The records, decrypted batch by batch through the key agent, as :class:`OpenedRecord` (memory only)."""
-    columns = (
-        "id", "person_id", "wrapped_key", "full_name_enc", "aliases_enc", "birth_date_enc", "sex",
-        "home_region_id", "facility_id",
-    )  # fmt: skip
-    it = records.order_by("id").values_list(*columns).iterator(chunk_size=batch)
-    while chunk := list(islice(it, batch)):
-        opened = sealing.rows_open(
-            RECORD_TABLE,
-            [
-                (str(r[0]), bytes(r[2]), {"full_name": r[3], "aliases": r[4], "birth_date": r[5]})
-                for r in chunk
-            ],
+_COLUMNS = (
+    "id", "person_id", "wrapped_key", "full_name_enc", "aliases_enc", "birth_date_enc", "sex",
+    "home_region_id", "facility_id",
+)  # fmt: skip
+
+
+def _open_batch(chunk: list[tuple[Any, ...]]) -> list[dict[str, str]]:
+    return sealing.rows_open(
+        RECORD_TABLE,
+        [(str(r[0]), bytes(r[2]), {"full_name": r[3], "aliases": r[4], "birth_date": r[5]}) for r in chunk],
+    )
+
+
+def records_open(
+    records: QuerySet[Record], *, batch: int = OPEN_BATCH, timings: dict[str, float] | None = None
+) -> Iterator[OpenedRecord]:
+    """The records, decrypted batch by batch through the key agent, as :class:`OpenedRecord` (memory only).
+
+    One agent round trip per batch, on a worker thread: while the agent decrypts the next batch (in its
+    own process), this thread reads the database and the caller prepares the previous one. The database
+    is read on the calling thread only (its connection and transaction). ``timings["decrypt"]`` adds up
+    how long the caller waited for the agent."""
+    it = records.order_by("id").values_list(*_COLUMNS).iterator(chunk_size=batch)
+    waited = 0.0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kartoteka-open") as pool:
+        pending: tuple[list[tuple[Any, ...]], Future[list[dict[str, str]]]] | None = None
+        while True:
+            chunk = list(islice(it, batch))
+            ahead = (chunk, pool.submit(_open_batch, chunk)) if chunk else None
+            if pending is not None:
+                done, future = pending
+                t0 = time.perf_counter()
+                opened = future.result()
+                waited += time.perf_counter() - t0
+                yield from _opened(done, opened)
+            if ahead is None:
+                break
+            pending = ahead
+    if timings is not None:
+        timings["decrypt"] = timings.get("decrypt", 0.0) + waited
+
+
+def _opened(chunk: list[tuple[Any, ...]], opened: list[dict[str, str]]) -> Iterator[OpenedRecord]:
+    recruited = _recruited([r[1] for r in chunk if r[1] is not None])
+    for r, plain in zip(chunk, opened, strict=True):
+        yield OpenedRecord(
+            id=r[0],
+            full_name=plain.get("full_name", ""),
+            aliases=tuple(sealing.json_list(plain.get("aliases"))),
+            birth_date=plain.get("birth_date", ""),
+            sex=r[6],
+            region=r[7],
+            facility=str(r[8]) if r[8] is not None else None,
+            recruited=recruited.get(r[1]) if r[1] is not None else None,
         )
-        recruited = _recruited([r[1] for r in chunk if r[1] is not None])
-        for r, plain in zip(chunk, opened, strict=True):
-            yield OpenedRecord(
-                id=r[0],
-                full_name=plain.get("full_name", ""),
-                aliases=tuple(sealing.json_list(plain.get("aliases"))),
-                birth_date=plain.get("birth_date", ""),
-                sex=r[6],
-                region=r[7],
-                facility=str(r[8]) if r[8] is not None else None,
-                recruited=recruited.get(r[1]) if r[1] is not None else None,
-            )
 
 
 def records_in_scope(actor: User, team: Team | None) -> QuerySet[Record]:
@@ -91,8 +121,9 @@ def records_in_scope(actor: User, team: Team | None) -> QuerySet[Record]:
     return Record.objects.filter(team=team)
 
 
-def records_frame(records: QuerySet[Record]) -> pd.DataFrame:
-    return prepare_records(records_open(records))
+def records_frame(records: QuerySet[Record], *, timings: dict[str, float] | None = None) -> pd.DataFrame:
+    """Decrypted records streamed straight into the model's frame (no list of opened records is held)."""
+    return prepare_records(records_open(records, timings=timings))
 
 
 # --- scoring on a chosen engine ----------------------------------------------------------------------------------
