@@ -1,5 +1,12 @@
-"""`python -m bench dashboard [--incidents N] [--persons P] [--database-url URL] [--repeat R]`: the dashboard
-at scale (default 1,000,000 incidents and 200,000 persons), on SQLite or on PostgreSQL.
+"""`python -m bench dashboard [--incidents N] [--persons P] [--database-url URL] [--repeat R] [--keep DIR]
+[--generate-only]`: the dashboard at scale (default 1,000,000 incidents and 200,000 persons), on SQLite or on
+PostgreSQL.
+
+``--keep DIR`` (e.g. /var/tmp/kartoteka-dash) keeps the generated database between runs and reuses it when
+it holds the same sizes: the SQLite file under DIR, or a PostgreSQL database named after the sizes (not
+dropped; ``DROP DATABASE`` it by hand). Generation takes minutes per database; with ``--generate-only`` a
+run stops after it, so the timed run can follow under the benchmark lock. Every run migrates and rebuilds
+the summaries (the rebuild is timed).
 
 1. Bulk-generates synthetic rows on a throw-away database: persons (team, status, home region), one
    recruitment each, three ledger lines each, recruitment visits, and incidents with 1–2 categories each.
@@ -9,8 +16,9 @@ at scale (default 1,000,000 incidents and 200,000 persons), on SQLite or on Post
 2. Rebuilds the summary tables (timed: the worker's job after writes).
 3. Over 20 fixed filter combinations, each run R times as a team member whose teams own a third of the
    data: every dashboard query's p50/p95 (target p95 ≤ 100 ms) and the whole page through Django's test
-   client (target ≤ 500 ms server time), with charts already drawn (they are kept per data version and
-   filters) and, separately, the first view of each combination that has to draw them.
+   client (target ≤ 500 ms server time): the first view of each combination after a rebuild (the default
+   view pre-drawn as the worker does, the others drawing their charts) and repeated views (charts kept on
+   disk per summary build, filters and language: only the viewer's counts are queried).
 4. Baseline, measured in the same run: the same figures counted straight from the source tables (the
    incidents-by-month-and-category and by-region group-bys without summaries).
 """
@@ -18,13 +26,20 @@ at scale (default 1,000,000 incidents and 200,000 persons), on SQLite or on Post
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import random
+import secrets
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
-from bench.people_common import environment
+from bench.people_common import _url, environment
 from bench.util import percentile, row
 
 QUERY_TARGET_MS = 100.0
@@ -173,6 +188,76 @@ def _analyze() -> None:
         cur.execute("ANALYZE")
 
 
+@contextlib.contextmanager
+def kept_environment(database_url: str | None, keep: Path, sizes: dict[str, int]) -> Iterator[bool]:
+    """Like :func:`environment`, on a database kept under ``keep`` between runs; yields whether it already
+    holds generated data of these sizes. Keys and the agent are throw-away (nothing here decrypts)."""
+    keep.mkdir(parents=True, exist_ok=True)
+    vendor = "postgresql" if database_url else "sqlite"
+    marker = keep / f"{vendor}-{sizes['incidents']}-{sizes['persons']}.json"
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kartoteka-bench-")))
+        os.environ.setdefault("KARTOTEKA_SECRET_KEY", secrets.token_hex(32))
+        os.environ["DJANGO_SETTINGS_MODULE"] = "kartoteka.testing.settings"
+        if database_url:
+            from psycopg import sql
+
+            from kartoteka.testing import postgres
+
+            os.environ["KARTOTEKA_TEST_DATABASE_URL"] = database_url
+            name = f"kartoteka_bench_dashboard_{sizes['incidents']}_{sizes['persons']}"
+            with postgres.admin_connect() as admin:
+                if not marker.exists():  # none yet, or a generation that did not finish: start afresh
+                    admin.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                    )
+                    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            os.environ["DATABASE_URL"] = _url(postgres.dsn_for(name))
+        else:
+            os.environ.pop("DATABASE_URL", None)
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from kartoteka.lib import agent, keys
+
+        # The test settings put the data dir (and so the SQLite file) in a per-process temporary directory:
+        # point the database and the audit head file at the kept directory before anything connects.
+        if not database_url:
+            database = keep / "kartoteka.sqlite3"
+            if not marker.exists():
+                for stale in (database, keep / "kartoteka.sqlite3-wal", keep / "kartoteka.sqlite3-shm"):
+                    stale.unlink(missing_ok=True)
+            settings.DATABASES["default"]["NAME"] = str(database)
+        settings.AUDIT_HEAD_FILE = keep / f"{vendor}-audit-head"
+        demo_key = tmp / "demo.key"
+        keys.init(settings.KEYS_DIR, None, demo_key_file=demo_key)
+        proc = agent.spawn(settings.KEYS_DIR, settings.AGENT_SOCKET, demo_key_file=demo_key)
+        try:
+            call_command("migrate", verbosity=0)
+            yield marker.exists()
+            if not marker.exists():
+                marker.write_text(json.dumps(sizes))
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            agent.stop(settings.AGENT_SOCKET)
+            proc.wait(timeout=10)
+
+
+def scene_load() -> dict[str, Any]:
+    """The viewer and teams of a kept database."""
+    from kartoteka.accounts.models import Team, User
+
+    return {
+        "viewer": User.objects.get(username="bench-viewer"),
+        "teams": list(Team.objects.filter(name__startswith="Бенч ").order_by("name")),
+    }
+
+
 def combinations(rng: random.Random) -> list[Any]:
     """20 fixed filter combinations (the same in every run: a seeded generator)."""
     from kartoteka.registry.models import Region
@@ -245,23 +330,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--database-url", default=None, help="postgres://… (default: SQLite in a temp dir)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="keep and reuse the database under this dir")
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="skip the minutes-long no-summary baseline"
+    )
+    parser.add_argument("--generate-only", action="store_true", help="stop after generating (with --keep)")
     args = parser.parse_args(argv)
     rng = random.Random(9)
-    with environment(args.database_url):
+    sizes = {"incidents": args.incidents, "persons": args.persons}
+    if args.keep is None:
+        env: Any = environment(args.database_url)
+    else:
+        env = kept_environment(args.database_url, args.keep, sizes)
+    with env as reused:
         from django.db import connection
         from django.test import Client
         from django.test.utils import setup_test_environment
         from django.urls import reverse
 
         from kartoteka.accounts.testing import login_verified
-        from kartoteka.reports import selectors, services
+        from kartoteka.reports import drawn, selectors, services
 
         print(f"dashboard bench on {connection.vendor}: {args.incidents} incidents, {args.persons} persons")
-        scene = generate(args.incidents, args.persons, rng)
+        if reused is True:
+            print(f"  reusing the generated data under {args.keep}")
+            scene = scene_load()
+        else:
+            scene = generate(args.incidents, args.persons, rng)
+        if args.generate_only:
+            return 0
         result = services.summaries_refresh()
         row("summary rebuild (all tables)", result.seconds, "s", f"{result.rows} summary rows")
         for name, seconds in result.per_table.items():
             row(f"  {name}", seconds, "s")
+        t0 = time.perf_counter()
+        pages = drawn.predraw(today=date.today())  # what the worker does after its rebuild
+        row("pre-draw the default view (ru, en)", time.perf_counter() - t0, "s", f"{pages} pages")
         filters = combinations(random.Random(20))
         today = date(2025, 6, 1)
         per_query: dict[str, list[float]] = {}
@@ -280,14 +384,17 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "ok" if p95 <= QUERY_TARGET_MS else "OVER"
             print(f"  query {name:<26} p50 {percentile(samples, 50):7.1f} ms   p95 {p95:7.1f} ms   {verdict}")
         row("all queries of one view, p95", percentile(totals, 95), "ms")
-        baseline = _baseline(filters)
-        row("baseline: 2 figures from source tables, p95", baseline, "ms")
-        summary_two = [
-            a + b
-            for a, b in zip(per_query["incidents_by_month"], per_query["incidents_by_region"], strict=True)
-        ]
-        print(f"  same 2 figures from summaries: {percentile(summary_two, 95):.1f} ms p95 "
-              f"({baseline / max(percentile(summary_two, 95), 1e-6):.0f}× faster than the baseline)")  # fmt: skip
+        if not args.skip_baseline:
+            baseline = _baseline(filters)
+            row("baseline: 2 figures from source tables, p95", baseline, "ms")
+            summary_two = [
+                a + b
+                for a, b in zip(
+                    per_query["incidents_by_month"], per_query["incidents_by_region"], strict=True
+                )
+            ]
+            print(f"  same 2 figures from summaries: {percentile(summary_two, 95):.1f} ms p95 "
+                  f"({baseline / max(percentile(summary_two, 95), 1e-6):.0f}× faster than the baseline)")  # fmt: skip
 
         setup_test_environment()  # the test client's host name, allowed
         client = Client()
@@ -303,10 +410,15 @@ def main(argv: list[str] | None = None) -> int:
                 if response.status_code != 200:
                     raise SystemExit(f"dashboard: HTTP {response.status_code}")
         p95_warm = percentile(warm, 95)
-        print(f"  page (charts kept)   p50 {percentile(warm, 50):7.1f} ms   p95 {p95_warm:7.1f} ms   "
-              f"{'ok' if p95_warm <= PAGE_TARGET_MS else 'OVER'}")  # fmt: skip
-        print(f"  page (charts drawn)  p50 {percentile(cold, 50):7.1f} ms   p95 {percentile(cold, 95):7.1f} ms   "
-              "(first view of a filter combination after a rebuild)")  # fmt: skip
-        print(f"slowest query p95 {worst:.1f} ms ({worst / QUERY_TARGET_MS:.2f}× the target); "
-              f"page p95 {p95_warm:.1f} ms ({p95_warm / PAGE_TARGET_MS:.2f}× the target)")  # fmt: skip
+        p95_cold = percentile(cold, 95)
+        ok_warm = "ok" if p95_warm <= PAGE_TARGET_MS else "OVER"
+        ok_cold = "ok" if p95_cold <= PAGE_TARGET_MS else "OVER"
+        print(f"  page, repeated view  p50 {percentile(warm, 50):7.1f} ms   p95 {p95_warm:7.1f} ms   {ok_warm}"
+              "   (charts drawn before: the viewer's counts are queried)")  # fmt: skip
+        print(f"  page, first view     p50 {percentile(cold, 50):7.1f} ms   p95 {p95_cold:7.1f} ms   {ok_cold}"
+              "   (first view of each combination after a rebuild)")  # fmt: skip
+        print(f"    of which the default view (pre-drawn) {cold[0]:.1f} ms; the 19 filtered ones, drawing their "
+              f"charts: p50 {percentile(cold[1:], 50):.1f} ms, p95 {percentile(cold[1:], 95):.1f} ms")  # fmt: skip
+        print(f"slowest query p95 {worst:.1f} ms ({worst / QUERY_TARGET_MS:.2f}× the target); page p95: "
+              f"repeated {p95_warm:.1f} ms, first view {p95_cold:.1f} ms (target {PAGE_TARGET_MS:.0f} ms)")  # fmt: skip
     return 0

@@ -372,3 +372,38 @@ def test_it_lays_out_one_tile_per_region_with_occupied_ukraine_apart() -> None:
     assert all(code.startswith("UA-") for code, status in regions.items() if status == "ua_occupied")
     svg = charts.tile_map({"RU-SVE": 3, "UA-43": 2}, names={}, title="Карта", lang="ru").svg
     assert "UA-43" in svg and "Оккупированные регионы" in svg
+
+
+@pytest.mark.django_db
+def test_it_keeps_drawn_charts_on_disk_and_counts_each_viewer_afresh(demo: dict[str, User]) -> None:
+    from kartoteka.reports import drawn
+
+    build = drawn.build_of(SummaryState.objects.get(id=1))
+    assert build is not None
+    assert drawn.predraw(today=TODAY) in (0, 2)  # the worker's pre-draw: the default view, ru and en
+    for lang in drawn.LANGS:
+        kept = drawn.page_load(build, Filters(), lang)
+        assert kept is not None
+        fresh = drawn.page_draw(selectors.dashboard(user=None, filters=Filters(), today=TODAY), lang=lang)
+        assert kept == fresh  # the same charts and numbers as drawing anew
+    files = list((drawn.root() / build).glob("*.json"))
+    assert len(files) >= 2
+    text = "".join(f.read_text(encoding="utf-8") for f in files)
+    # aggregates only: no person, incident or user id, no team
+    for pid in Person.objects.values_list("id", flat=True):
+        assert str(pid) not in text and pid.hex not in text
+    for iid in Incident.objects.values_list("id", flat=True)[:50]:
+        assert str(iid) not in text
+    for team in Team.objects.all():
+        assert str(team.id) not in text and team.name not in text
+
+    caseworker, lawyer = demo["demo-caseworker"], demo["demo-lawyer"]
+    pages = {}
+    for user in (caseworker, lawyer):
+        client = Client()
+        login_verified(client, user)
+        pages[user.username] = unescape(client.get(reverse("reports:dashboard")).content.decode())
+        full = selectors.dashboard(user=user, filters=Filters(), today=TODAY)  # counted, not kept
+        assert f"{full.persons.visible} из {full.persons.total} доступны вам" in pages[user.username]
+    charts_of = [re.findall(r"<svg\b.*?</svg>", page, flags=re.S) for page in pages.values()]
+    assert charts_of[0] == charts_of[1] and len(charts_of[0]) >= 12  # the same drawn charts for both

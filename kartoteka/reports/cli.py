@@ -22,11 +22,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.refresh:
         _setup()
+        from django.utils import timezone
+
+        from kartoteka.reports.drawn import predraw
         from kartoteka.reports.services import summaries_refresh
 
         result = summaries_refresh()
+        pages = predraw(today=timezone.localdate())  # as the worker does: the default view, ru and en
         print(
-            f"summaries rebuilt: {result.rows} rows in {result.seconds:.1f} s (audit seq {result.audit_seq})"
+            f"summaries rebuilt: {result.rows} rows in {result.seconds:.1f} s (audit seq {result.audit_seq}); "
+            f"{pages} dashboard pages drawn"
         )
         return 0
     if not args.quarter or not args.out:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -60,27 +59,6 @@ def _facility_names() -> dict[str, str]:
     return {str(f.id): f.key for f in registry.facility_list()}
 
 
-_CACHE: OrderedDict[Hashable, dict[str, Figure]] = OrderedDict()
-_CACHE_SIZE = 24
-
-
-def figures_cached(d: Dashboard, *, lang: Lang, version: Hashable) -> dict[str, Figure]:
-    """:func:`figures` for the page, kept per process for the same data version, filters and language.
-
-    Drawing takes matplotlib a few hundred milliseconds per chart, while the numbers behind them change only
-    when the summaries are rebuilt; the charts hold aggregates only (the same for every viewer)."""
-    key = (version, d.filters, lang)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        return hit
-    drawn = figures(d, lang=lang)
-    _CACHE[key] = drawn
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return drawn
-
-
 def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[str, Figure]:
     """Every chart of the dashboard, keyed; the same numbers the selectors returned, nothing else."""
     p = text_as_paths
@@ -88,6 +66,20 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
 
     def add(key: str, title: str, chart: Chart, rows: list[tuple[str, str, int]]) -> None:
         out[key] = Figure(key, title, chart, tuple(rows))
+
+    def add_term_bars(
+        key: str, vocab_name: str, counts: Sequence[tuple[str, int]], title: str, xlabel: str, colour: str
+    ) -> None:
+        rows = [(code, vlabel(vocab_name, code, lang), n) for code, n in counts]
+        chart = charts.bars(
+            [(label, n) for _c, label, n in rows],
+            title=title,
+            lang=lang,
+            xlabel=xlabel,
+            text_as_paths=p,
+            colour=colour,
+        )
+        add(key, title, chart, rows)
 
     cat_labels = {code: vlabel("incident_category", code, lang) for _m, code, _n in d.incidents_by_month}
     title = t(lang, "Incidents per month, by category", "Инциденты по месяцам и категориям")
@@ -142,20 +134,13 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
         ),
         fac_rows,
     )
-    ver_rows = [(code, vlabel("verification", code, lang), n) for code, n in d.verification_mix]
-    title = t(lang, "Verification of incidents", "Проверка сведений об инцидентах")
-    add(
+    add_term_bars(
         "verification_mix",
-        title,
-        charts.bars(
-            [(label, n) for _c, label, n in ver_rows],
-            title=title,
-            lang=lang,
-            xlabel=t(lang, "incidents", "инциденты"),
-            text_as_paths=p,
-            colour=OKABE_ITO[2],
-        ),
-        ver_rows,
+        "verification",
+        d.verification_mix,
+        t(lang, "Verification of incidents", "Проверка сведений об инцидентах"),
+        t(lang, "incidents", "инциденты"),
+        OKABE_ITO[2],
     )
 
     # recruitment
@@ -182,19 +167,13 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
         ),
         [(q, q, sum(c.values())) for q, c in sorted(waves.items())],
     )
-    rec_rows = [(code, vlabel("recruiter", code, lang), n) for code, n in d.recruitment_by_recruiter]
-    title = t(lang, "Recruitment by recruiter", "Вербовка по вербовщикам")
-    add(
+    add_term_bars(
         "recruitment_by_recruiter",
-        title,
-        charts.bars(
-            [(label, n) for _c, label, n in rec_rows],
-            title=title,
-            lang=lang,
-            xlabel=t(lang, "recruitments", "вербовки"),
-            text_as_paths=p,
-        ),
-        rec_rows,
+        "recruiter",
+        d.recruitment_by_recruiter,
+        t(lang, "Recruitment by recruiter", "Вербовка по вербовщикам"),
+        t(lang, "recruitments", "вербовки"),
+        OKABE_ITO[4],
     )
     regime_rows = [
         (code, code or t(lang, "not determined", "не определён"), n) for code, n in d.recruitment_by_regime
@@ -250,20 +229,13 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
         )
 
     # persons
-    status_rows = [(code, vlabel("person_status", code, lang), n) for code, n in d.persons_by_status]
-    title = t(lang, "Persons by status", "Люди по статусу")
-    add(
+    add_term_bars(
         "persons_by_status",
-        title,
-        charts.bars(
-            [(label, n) for _c, label, n in status_rows],
-            title=title,
-            lang=lang,
-            xlabel=t(lang, "persons", "люди"),
-            text_as_paths=p,
-            colour=OKABE_ITO[0],
-        ),
-        status_rows,
+        "person_status",
+        d.persons_by_status,
+        t(lang, "Persons by status", "Люди по статусу"),
+        t(lang, "persons", "люди"),
+        OKABE_ITO[0],
     )
 
     # visits

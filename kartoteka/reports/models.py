@@ -59,6 +59,24 @@ class IncidentWeek(models.Model):
         indexes = [models.Index(fields=["facility", "week"])]
 
 
+class VisitWindow(models.Model):
+    """Per recorded visit and week offset (-8..7, 0 = the visit's week), incidents at its facility, with the
+    visit's own filter columns: the visits figure sums a few thousand of these rows instead of looking up
+    16 weeks per visit in IncidentWeek on every page. Weeks without incidents have no row."""
+
+    visit = models.UUIDField()
+    facility = models.UUIDField()
+    visit_date = models.DateField()
+    region = models.CharField(max_length=8, default="")  # of the facility
+    facility_type = models.CharField(max_length=10, default="")
+    recruiter = models.CharField(max_length=30, default="")
+    week_offset = models.SmallIntegerField()
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["visit_date"])]
+
+
 class RecruitmentCube(models.Model):
     month = models.DateField(null=True)  # the month the signing date starts in
     recruiter = models.CharField(max_length=30, default="")

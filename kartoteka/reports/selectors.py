@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from django.db import models
 from django.db.models import Q, QuerySet, Sum
 
 from kartoteka.accounts import access
@@ -29,13 +30,13 @@ from kartoteka.reports.models import (
     ALL,
     IncidentCube,
     IncidentRollup,
-    IncidentWeek,
     LedgerCube,
     LedgerMid,
     LedgerRollup,
     PersonCube,
     RecruitmentCube,
     RecruitmentRollup,
+    VisitWindow,
 )
 
 TOP_N = 10
@@ -131,7 +132,7 @@ def _readable_teams(user: User | None) -> list[uuid.UUID]:
     # the visible counts can never disagree with what the lists show.
     if user is None or not user.is_active or not user.is_authenticated:
         return []
-    return access._readable_team_ids(user, write=False)
+    return access.readable_team_ids(user, write=False)
 
 
 def _sum(qs: QuerySet[Any]) -> int:
@@ -379,10 +380,6 @@ def person_count(user: User | None, f: Filters) -> Count:
 # --- pressure around recruitment visits -----------------------------------------------------------------
 
 
-def _monday(d: date) -> date:
-    return d - timedelta(days=d.weekday())
-
-
 def _visits(f: Filters) -> QuerySet[RecruitmentVisit]:
     qs = RecruitmentVisit.objects.filter(date_start__isnull=False)
     if f.month_from is not None:
@@ -408,44 +405,54 @@ def _visible_visits(user: User, qs: QuerySet[RecruitmentVisit]) -> int:
     return own + qs.filter(id__in=gate.values("id")).count()
 
 
+def _windows(f: Filters) -> QuerySet[VisitWindow]:
+    """VisitWindow rows of the visits :func:`_visits` selects (the same filters, on the copied columns)."""
+    qs = VisitWindow.objects.all()
+    if f.month_from is not None:
+        qs = qs.filter(visit_date__gte=f.month_from)
+    if f.day_after is not None:
+        qs = qs.filter(visit_date__lt=f.day_after)
+    return _where(qs.filter(recruiter=f.recruiter) if f.recruiter else qs, f)
+
+
+def visit_count(user: User | None, f: Filters) -> Count:
+    qs = _visits(f)
+    total = qs.count()
+    return Count(total, total if user is None else _visible_visits(user, qs))
+
+
 def visit_figures(user: User | None, f: Filters) -> VisitFigures:
     """For each recorded visit, incidents at its facility in the WEEKS weeks before the visit's week and in
     that week plus the WEEKS - 1 after; per facility and summed across facilities by week offset.
 
     Every incident at the facility counts (all categories and verification levels): the weekly summary
-    has no other dimension."""
-    qs = _visits(f)
-    visits = list(qs.values_list("facility_id", "date_start"))
-    visible = len(visits) if user is None else _visible_visits(user, qs)
-    count = Count(len(visits), visible)
-    if not visits:
+    has no other dimension. The windows come from VisitWindow, built with the other summaries."""
+    per_facility = dict(
+        _visits(f)
+        .values("facility_id")
+        .annotate(v=models.Count("id"))
+        .order_by()
+        .values_list("facility_id", "v")
+    )
+    total = sum(per_facility.values())
+    count = Count(total, total if user is None else _visible_visits(user, _visits(f)))
+    if not total:
         return VisitFigures(count, (), tuple((k, 0) for k in range(-WEEKS, WEEKS)))
-    facilities = {fac for fac, _d in visits}
-    lo = _monday(min(d for _f, d in visits)) - timedelta(weeks=WEEKS)
-    hi = _monday(max(d for _f, d in visits)) + timedelta(weeks=WEEKS)
-    # Weeks as ordinals of their Monday, so the 16 look-ups per visit are integer arithmetic.
-    weekly: dict[uuid.UUID, dict[int, int]] = defaultdict(dict)
-    for fac, week, n in IncidentWeek.objects.filter(
-        facility__in=facilities, week__gte=lo, week__lt=hi
-    ).values_list("facility", "week", "n"):
-        weekly[fac][week.toordinal()] = n
-    offsets = [0] * (2 * WEEKS)
-    per: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for fac, day in visits:
-        week0 = _monday(day).toordinal()
-        counts = weekly.get(fac, {})
-        row = per[fac]
-        row[0] += 1
-        for i in range(2 * WEEKS):
-            n = counts.get(week0 + 7 * (i - WEEKS), 0)
-            if n:
-                offsets[i] += n
-                row[1 if i < WEEKS else 2] += n
+    windows = _windows(f)
+    by_offset = dict(
+        windows.values("week_offset").annotate(s=Sum("n")).order_by().values_list("week_offset", "s")
+    )
+    around = windows.values("facility").annotate(
+        b=Sum("n", filter=Q(week_offset__lt=0)), a=Sum("n", filter=Q(week_offset__gte=0))
+    )
+    sums = {r["facility"]: (int(r["b"] or 0), int(r["a"] or 0)) for r in around.order_by()}
     rows = sorted(
-        (VisitRow(fac, v, b, a) for fac, (v, b, a) in per.items()),
+        (VisitRow(fac, v, *sums.get(fac, (0, 0))) for fac, v in per_facility.items()),
         key=lambda r: (-r.visits, -r.after, str(r.facility)),
     )
-    return VisitFigures(count, tuple(rows), tuple((i - WEEKS, offsets[i]) for i in range(2 * WEEKS)))
+    return VisitFigures(
+        count, tuple(rows), tuple((k, int(by_offset.get(k, 0))) for k in range(-WEEKS, WEEKS))
+    )
 
 
 # --- everything -----------------------------------------------------------------------------------------
@@ -483,6 +490,28 @@ def dashboard(*, user: User | None, filters: Filters, today: date) -> Dashboard:
         visits=_timed(t, "visit_figures", visit_figures, user, f),
         undated_incidents=_timed(t, "incidents_undated", incidents_undated, f),
         timings=t,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    incidents: Count
+    recruitments: Count
+    ledger: Count
+    persons: Count
+    visits: Count
+
+
+def dashboard_counts(*, user: User | None, filters: Filters) -> Counts:
+    """The section counts alone (what the viewer may open differs per viewer; the figures do not): the
+    page's queries when its figures are already drawn."""
+    f = filters
+    return Counts(
+        incidents=incident_count(user, f),
+        recruitments=recruitment_count(user, f),
+        ledger=ledger_count(user, f),
+        persons=person_count(user, f),
+        visits=visit_count(user, f),
     )
 
 

@@ -23,11 +23,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kartoteka.accounts import access
+from kartoteka.accounts.models import User
 from kartoteka.casework import webkit
-from kartoteka.reports import figures, selectors, services
+from kartoteka.reports import drawn, selectors, services
+from kartoteka.reports.charts import Lang
 from kartoteka.reports.forms import DashboardFilterForm, ReportForm
 from kartoteka.reports.models import ReportRequest, SummaryState
-from kartoteka.reports.selectors import Count, Filters
+from kartoteka.reports.selectors import Count, Counts, Filters
 
 
 def filters_from(form: DashboardFilterForm) -> Filters:
@@ -95,6 +97,20 @@ def _visible_note(c: Count) -> str:
     return _("%(visible)s of %(total)s visible to you") % {"visible": c.visible, "total": c.total}
 
 
+def _page(user: User, f: Filters, lang: Lang, state: SummaryState | None) -> tuple[drawn.Page, Counts]:
+    """The drawn figures (kept per summary build, filters and language) and this viewer's counts: a page
+    drawn before costs only the count queries; otherwise every figure is queried and drawn, and kept."""
+    build = drawn.build_of(state)
+    page = drawn.page_load(build, f, lang)
+    if page is not None:
+        return page, selectors.dashboard_counts(user=user, filters=f)
+    data = selectors.dashboard(user=user, filters=f, today=timezone.localdate())
+    page = drawn.page_draw(data, lang=lang)
+    drawn.page_store(build, f, lang, page)
+    counts = Counts(data.incidents, data.recruitments, data.ledger, data.persons, data.visits.visits)
+    return page, counts
+
+
 @never_cache
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -102,15 +118,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     form = DashboardFilterForm(request.GET or None)
     f = filters_from(form)
     fresh = services.summaries_ensure()
-    today = timezone.localdate()
-    data = selectors.dashboard(user=user, filters=f, today=today)
-    lang = webkit.lang()
     state = SummaryState.objects.filter(id=1).first()
-    version = (state.audit_seq, state.built_at, today) if state is not None else None
-    figs = figures.figures_cached(data, lang=lang, version=version)
+    page, c = _page(user, f, webkit.lang(), state)
     counts = {
-        "incidents": data.incidents, "recruitments": data.recruitments, "ledger": data.ledger,
-        "persons": data.persons, "visits": data.visits.visits,
+        "incidents": c.incidents, "recruitments": c.recruitments, "ledger": c.ledger, "persons": c.persons,
+        "visits": c.visits,
     }  # fmt: skip
     may_link = access.sees_identities(user)
     links = _links(f)
@@ -120,16 +132,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         linker = links if may_link and count.visible > 0 else {}
         items = []
         for key in keys:
-            fig = figs[key]
+            fig = page.figures[key]
             make = linker.get(key)
             rows = [(label, n, make(code) if make is not None else "") for code, label, n in fig.rows]
             items.append({"key": key, "fig": fig, "rows": rows})
         sections.append({"name": name, "count": count, "note": _visible_note(count), "figures": items})
-    facility_names = webkit.facility_names()
-    visit_rows = [
-        (facility_names.get(r.facility, str(r.facility)), r.visits, r.before, r.after)
-        for r in data.visits.per_facility
-    ]
+    facility_names = {str(k): v for k, v in webkit.facility_names().items()}
+    visit_rows = [(facility_names.get(fac, fac), v, b, a) for fac, v, b, a in page.visit_rows]
+    # What the template reads of the figures beyond the charts (the drawn page keeps these too).
+    data = {
+        "undated_incidents": page.undated_incidents,
+        "visits": {"before": page.visits_before, "after": page.visits_after, "visits": c.visits},
+    }
     context = {
         "form": form,
         "sections": sections,
