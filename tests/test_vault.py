@@ -331,6 +331,24 @@ def test_it_stops_a_streaming_ingest_when_the_agent_locks(tmp_path: Path) -> Non
     assert len(checks) == 2  # nothing was sealed after the lock
 
 
+def test_it_stops_a_streaming_ingest_when_writing_fails(tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(8 * BATCH))
+    sealer = keys.VaultChunkSealer(str(crypto.record_id_new()), crypto.ChunkSealer(crypto.random_key()))
+    checks = []
+    pipe_r, pipe_w = os.pipe()
+    os.close(pipe_r)  # nobody reads: the writer's first write fails
+    src = os.open(source, os.O_RDONLY)
+    try:
+        with pytest.raises(BrokenPipeError):
+            vault.seal_stream(src, pipe_w, chunk_bytes=SMALL, sealer=sealer, alive=lambda: checks.append(1))
+    finally:
+        os.close(src)
+        os.close(pipe_w)
+    # The sealer stopped too: at most the batches with a sealed buffer to spare, and the one after, of 8.
+    assert 1 <= len(checks) <= vault.STREAM_OUT_BUFFERS + 1
+
+
 def test_it_leaves_no_partial_item_when_the_agent_refuses_a_descriptor_ingest(
     tmp_path: Path, ops: agent.AgentClient
 ) -> None:

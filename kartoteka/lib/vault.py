@@ -47,10 +47,12 @@ CHUNK_BYTES = 1024 * 1024
 BATCH_CHUNKS = 2
 PIPELINE_DEPTH = 2
 # Streaming ingest inside the key agent (:func:`seal_stream`): how much is read, sealed and written per
-# step, how many such buffers the reader owns, and how often written data is handed to the disk early.
+# step, how many plaintext buffers the reader owns and sealed ones the writer drains, and how often written
+# data is handed to the disk early.
 STREAM_BATCH_BYTES = 4 * 1024 * 1024
 STREAM_BUFFERS = 3
-WRITEBACK_BYTES = 32 * 1024 * 1024
+STREAM_OUT_BUFFERS = 2
+WRITEBACK_BYTES = 8 * 1024 * 1024
 MIN_CHUNK_BYTES = 4096
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
 SEAL_OVERHEAD = crypto.NONCE_BYTES + crypto.TAG_BYTES
@@ -454,14 +456,16 @@ def seal_stream(
 ) -> SealedStream:
     """Read ``source_fd`` to its end, seal it chunk by chunk into the empty file ``dest_fd`` and fsync it.
 
-    Runs inside the key agent, in two threads that overlap on two cores: a reader (``readv`` into a few
-    preallocated buffers + SHA-256 of the original) and this one (AES-GCM of each chunk into one
-    preallocated output buffer + SHA-256 of each sealed chunk + write). Both halves cost about the same,
-    and OpenSSL's hashing and cipher release the GIL on large buffers. Two threads, not one per stage:
-    on a loaded machine every extra hand-over of the GIL waits for a descheduled thread. Memory stays at
-    ``STREAM_BUFFERS + 1`` batches (16 MiB) whatever the file's size. ``alive`` is called before each
-    batch and raises to stop (the agent was locked). The destination is preallocated and handed to the
-    disk as it grows, so the final fsync has little left to do.
+    Runs inside the key agent, in three threads that keep both cores busy: a reader (``readv`` into a few
+    preallocated buffers + SHA-256 of the original), this one (AES-GCM of each chunk into a preallocated
+    output buffer + SHA-256 of each sealed chunk) and a writer (``write`` + starting the disk's writeback).
+    OpenSSL's hashing and cipher and the system calls release the GIL, so the stages overlap; the writer
+    is its own thread because ``write`` into the page cache costs as much as a hash, and with it on the
+    sealing thread that thread carried two thirds of the work and set the pace alone. Memory stays at
+    ``STREAM_BUFFERS + STREAM_OUT_BUFFERS`` batches (20 MiB) whatever the file's size. ``alive`` is called
+    before each batch and raises to stop (the agent was locked). The destination is preallocated and
+    handed to the disk as it grows, so the disk writes while the CPU seals and the final fsync has little
+    left to do.
     """
     if not MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES:
         raise VaultError("chunk size out of range")
@@ -472,8 +476,11 @@ def seal_stream(
     free_plain: queue.Queue[bytearray | None] = queue.Queue()
     for _ in range(buffers):
         free_plain.put(bytearray(per_batch * chunk_bytes))
-    out = memoryview(bytearray(per_batch * (chunk_bytes + SEAL_OVERHEAD)))
+    free_out: queue.Queue[bytearray | None] = queue.Queue()
+    for _ in range(STREAM_OUT_BUFFERS):
+        free_out.put(bytearray(per_batch * (chunk_bytes + SEAL_OVERHEAD)))
     to_seal: queue.Queue[tuple[bytearray, int, bool] | None] = queue.Queue()
+    to_write: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
     plain_hash = crypto.digest_stream()
     size = 0
     _preallocate(source_fd, dest_fd, chunk_bytes)
@@ -501,30 +508,44 @@ def seal_stream(
                 return
             held = (buf, n)
 
-    reader = pipe.run(read)
-    chunk_hashes: list[str] = []
-    written = synced = 0
-    try:
-        while (batch := pipe.get(to_seal)) is not None:
-            alive()
-            plain, n, final = batch
-            hashes, length = _seal_batch(
-                sealer, memoryview(plain)[:n], out, len(chunk_hashes), final, chunk_bytes
-            )
-            free_plain.put(plain)
-            chunk_hashes += hashes
-            _write_all(dest_fd, out[:length])
+    def write() -> None:
+        written = synced = 0
+        while (item := pipe.get(to_write)) is not None:
+            out, length = item
+            _write_all(dest_fd, memoryview(out)[:length])
+            free_out.put(out)
             written += length
             if written - synced >= WRITEBACK_BYTES:
                 _writeback_start(dest_fd, synced, written - synced)
                 synced = written
+
+    reader, writer = pipe.run(read), pipe.run(write)
+    chunk_hashes: list[str] = []
+    sealed = 0
+    try:
+        while (batch := pipe.get(to_seal)) is not None:
+            alive()
+            plain, n, final = batch
+            out = pipe.get(free_out)
+            if out is None:
+                break
+            hashes, length = _seal_batch(
+                sealer, memoryview(plain)[:n], memoryview(out), len(chunk_hashes), final, chunk_bytes
+            )
+            free_plain.put(plain)
+            chunk_hashes += hashes
+            sealed += length
+            if not pipe.put(to_write, (out, length)):
+                break
+        pipe.put(to_write, None)
     except BaseException as exc:
         pipe.fail(exc)
     reader.join()
+    writer.join()
     if pipe.errors:
         raise pipe.errors[0]
-    if os.fstat(dest_fd).st_size != written:  # preallocated for a source that then shrank
-        os.ftruncate(dest_fd, written)
+    if os.fstat(dest_fd).st_size != sealed:  # preallocated for a source that then shrank
+        os.ftruncate(dest_fd, sealed)
     os.fsync(dest_fd)
     return SealedStream(size=size, sha256=plain_hash.hexdigest(), chunk_sha256=tuple(chunk_hashes))
 
