@@ -380,7 +380,8 @@ def test_it_keeps_drawn_charts_on_disk_and_counts_each_viewer_afresh(demo: dict[
 
     build = drawn.build_of(SummaryState.objects.get(id=1))
     assert build is not None
-    assert drawn.predraw(today=TODAY) in (0, 2)  # the worker's pre-draw: the default view, ru and en
+    drawn.predraw(today=TODAY)  # the worker's pre-draw: the default view, ru and en (an earlier test's
+    assert drawn.predraw(today=TODAY) == 0  # view of this same build may have kept one already)
     for lang in drawn.LANGS:
         kept = drawn.page_load(build, Filters(), lang)
         assert kept is not None
