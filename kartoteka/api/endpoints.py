@@ -87,7 +87,7 @@ def person_search(request: HttpRequest, body: s.PersonSearchIn) -> list[people_s
 
 
 @persons.get("", response=s.PersonPageOut)
-def person_list(request: HttpRequest, filters: Query[s.PersonFilters]) -> people_selectors.Page:
+def person_list(request: HttpRequest, filters: Query[s.PersonFilters]) -> people_selectors.PersonPage:
     user = caller(request)
     page = people_selectors.person_list(
         user=user,

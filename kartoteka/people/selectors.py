@@ -25,6 +25,7 @@ from django.db.models import Exists, Field, Model, OuterRef, QuerySet
 from kartoteka.accounts import access
 from kartoteka.accounts.models import User
 from kartoteka.core import sealing
+from kartoteka.core.pages import Page
 from kartoteka.lib import names
 from kartoteka.lib.partialdate import PartialDate, PartialDateError, parse
 from kartoteka.people.models import NameTerm, Person, Record, StatusEntry
@@ -97,16 +98,7 @@ class PersonSummary:
     full_name: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: tuple[PersonSummary, ...]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.per_page < self.total
+type PersonPage = Page[PersonSummary]
 
 
 # --- decryption ------------------------------------------------------------------------------------------
@@ -213,7 +205,7 @@ def person_list(
     team: uuid.UUID | str | None = None,
     page: int = 1,
     per_page: int = 50,
-) -> Page:
+) -> PersonPage:
     """Persons the user may see, newest first; names of the page's persons decrypted (not for analysts)."""
     page, per_page = max(1, page), max(1, min(per_page, 500))
     qs: QuerySet[Person] = access.person_list_for_user(user)
