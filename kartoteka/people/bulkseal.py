@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kartoteka.lib import keys, names
-from kartoteka.lib.agent import AgentClient
+from kartoteka.lib.agent import AgentClient, AgentError
 
 RECORD_TABLE = "people.record"
 NAME_PURPOSE = "people.record.name"
@@ -177,10 +177,10 @@ def helper_main(socket_path: str) -> None:
             return
         try:
             reply: tuple[bool, object] = (True, sealer.seal(rows))
-        except (
-            Exception
-        ) as exc:  # the parent raises it; a message never holds a name (agent errors are codes)
+        except AgentError as exc:  # the parent raises it; agent errors carry codes, never a name
             reply = (False, exc if _picklable(exc) else RuntimeError(type(exc).__name__))
+        except Exception as exc:  # any other message may quote a name it choked on: send the type only
+            reply = (False, RuntimeError(f"the sealing helper failed: {type(exc).__name__}"))
         _send(out, reply)
 
 
