@@ -27,7 +27,7 @@ from kartoteka.demo import generate
 from kartoteka.law.models import LedgerLine
 from kartoteka.law.services import ledger_recompute, regimes_current
 from kartoteka.people.models import Person
-from kartoteka.reports import charts, selectors, services
+from kartoteka.reports import charts, page_charts, pdf_charts, selectors, services
 from kartoteka.reports.models import SummaryState
 from kartoteka.reports.selectors import Filters
 from kartoteka.testing.factories import user_make
@@ -304,8 +304,9 @@ def test_it_draws_accessible_svg_charts_in_both_languages(demo: dict[str, User])
     for lang, word in (("ru", "Инциденты по месяцам"), ("en", "Incidents per month")):
         client.cookies["django_language"] = lang
         page = client.get(reverse("reports:dashboard"), HTTP_ACCEPT_LANGUAGE=lang).content.decode()
-        svgs = re.findall(r"<svg\b[^>]*>", page)
-        assert len(svgs) >= 12
+        # each figure's chart (the tile map's own layer is an <svg> inside it)
+        svgs = re.findall(r'<figure class="chart" id="fig-[a-z_]+">\s*(<svg\b[^>]*>)', page)
+        assert len(svgs) == page.count('<figure class="chart"') >= 12
         for opening in svgs:
             assert 'role="img"' in opening and "aria-labelledby" in opening and "aria-describedby" in opening
         assert unescape(page).count("<title id=") == len(svgs) and page.count("<desc id=") == len(svgs)
@@ -370,8 +371,12 @@ def test_it_lays_out_one_tile_per_region_with_occupied_ukraine_apart() -> None:
     ua = [rc for code, rc in layout.items() if regions[code] == "ua_occupied"]
     assert len(set(ru)) == len(ru) == 83 and len(set(ua)) == len(ua) == 6
     assert all(code.startswith("UA-") for code, status in regions.items() if status == "ua_occupied")
-    svg = charts.tile_map({"RU-SVE": 3, "UA-43": 2}, names={}, title="Карта", lang="ru").svg
+    spec = charts.tile_map({"RU-SVE": 3, "UA-43": 2}, names={}, title="Карта", lang="ru")
+    for drawn in (page_charts.tiles(spec), pdf_charts.tiles(spec)):
+        assert drawn.title == "Карта" and drawn.desc == spec.desc
+    svg = page_charts.tiles(spec).svg
     assert "UA-43" in svg and "Оккупированные регионы" in svg
+    assert len(re.findall(r'class="[^"]*\bmap-element\b', svg)) == len(layout)  # one tile per region
 
 
 @pytest.mark.django_db

@@ -1,35 +1,32 @@
-"""Charts drawn on the server by matplotlib (Agg/SVG backends, no pyplot global state), as SVG markup.
+"""What each dashboard and report chart shows, with no drawing library: its numbers, series, top-N and
+"other", labels in Russian or English, colours and accessible description. Two renderers draw these specs:
 
-Every chart gets an accessible name and description (``<title>``/``<desc>`` referenced by
-``aria-labelledby``/``aria-describedby``), labels in Russian or English, and the Okabe–Ito palette, which
-stays distinguishable for the common forms of colour blindness; sequential scales use cividis (designed
-for colour-vision deficiency). Page charts keep their text as text (selectable, read by screen readers);
-PDF charts turn text into paths, so the PDF needs no font lookup inside an SVG.
+- :mod:`kartoteka.reports.page_charts` (pygal) for the dashboard page. A page of ~15 charts is drawn on the
+  first view of each filter combination, inside the request; pygal builds the SVG tree directly and takes
+  a few ms per bar chart where matplotlib took ~80–430 ms per chart (see docs/benchmarks.md, Dashboard).
+- :mod:`kartoteka.reports.pdf_charts` (matplotlib) for the PDF report. fpdf2's SVG renderer does not apply
+  CSS stylesheets, and pygal styles everything through a ``<style>`` sheet, so its charts would lose their
+  colours in the PDF; matplotlib writes presentation attributes and turns text into paths (no font look-up
+  inside an SVG embedded in a PDF). The PDF is drawn once per report, so its cost does not matter.
+
+Both renderers give every chart an accessible name and description (``<title>``/``<desc>`` referenced by
+``aria-labelledby``/``aria-describedby``, ids from :func:`chart_ids`) and use the Okabe–Ito palette, which
+stays distinguishable for the common forms of colour blindness; the tile map's classes are cividis
+(designed for colour-vision deficiency).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import math
-import re
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from html import escape
 from pathlib import Path
-from typing import Any, Literal
-
-import matplotlib
-
-matplotlib.use("Agg")  # before anything imports pyplot: no display, no GUI toolkit
-
-from matplotlib import rc_context
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from typing import Literal
 
 Lang = Literal["ru", "en"]
 
@@ -37,66 +34,36 @@ OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "
 OTHER = "#999999"
 TILES_FILE = Path(__file__).resolve().parent.parent / "data" / "region-tiles.csv"
 MAX_SERIES = 7  # categories drawn by colour; the rest are summed as "other"
+# Five classes of cividis (designed for colour-vision deficiency), dark = few, light = many.
+CLASS_COLOURS = ("#00224e", "#3d4d6f", "#7c7b78", "#bcaf6f", "#fee838")
+NO_INCIDENTS = "#ffffff"
+HIDDEN = "#dddddd"
 
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    svg: str  # markup, safe to inline (built by matplotlib; only our title/desc inserted, escaped)
+    svg: str  # markup, safe to inline (built by a library; only our title/desc inserted, escaped)
     title: str
     desc: str
 
 
-def _rc(text_as_paths: bool) -> Any:  # matplotlib's stubs type the keys as one long Literal
-    return {
-        "svg.fonttype": "path" if text_as_paths else "none",
-        "svg.hashsalt": "kartoteka",  # stable ids: the same data gives byte-identical charts
-        "font.family": "DejaVu Sans",  # ships inside matplotlib, has Cyrillic
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
+def t(lang: Lang, en: str, ru: str) -> str:
+    return ru if lang == "ru" else en
 
 
-_SVG_OPEN = re.compile(r"<svg\b[^>]*>")
-
-
-def _finish(fig: Figure, title: str, desc: str, *, text_as_paths: bool) -> Chart:
-    buffer = io.StringIO()
-    with rc_context(_rc(text_as_paths)):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
-    raw = buffer.getvalue()
-    markup = raw[raw.index("<svg") :]
+def chart_ids(title: str, desc: str) -> tuple[str, str]:
+    """Ids of a chart's <title> and <desc>: stable (the same chart gives the same markup) and distinct per
+    chart, so a page of inlined SVGs has no clashing ids."""
     uid = uuid.uuid5(uuid.NAMESPACE_URL, title + desc).hex[:10]
-    opening = _SVG_OPEN.search(markup)
-    assert opening is not None
-    head = opening.group(0)[:-1] + f' role="img" aria-labelledby="t{uid}" aria-describedby="d{uid}">'
-    accessible = f'<title id="t{uid}">{escape(title)}</title><desc id="d{uid}">{escape(desc)}</desc>'
-    return Chart(head + accessible + markup[opening.end() :], title, desc)
+    return f"t{uid}", f"d{uid}"
 
 
-def _figure(width: float, height: float) -> Figure:
-    with rc_context(_rc(False)):
-        return Figure(figsize=(width, height), layout=None)
+def no_data(lang: Lang) -> str:
+    return t(lang, "No data for these filters", "Нет данных при этих фильтрах")
 
 
 def _short(label: str, limit: int = 42) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-def _margins(fig: Figure, labels: Sequence[str], *, width: float, right: float = 0.97) -> None:
-    """Room on the left for the longest category label (no layout engine: it costs more than the chart)."""
-    longest = max((len(label) for label in labels), default=4)
-    left = min(0.5, 0.04 + longest * 0.075 / width)
-    fig.subplots_adjust(left=left, right=right, top=0.9, bottom=0.12)
-
-
-def _empty(ax: object, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555555")  # type: ignore[attr-defined]
-    ax.set_axis_off()  # type: ignore[attr-defined]
-
-
-def t(lang: Lang, en: str, ru: str) -> str:
-    return ru if lang == "ru" else en
 
 
 def _fmt_desc(lang: Lang, items: Sequence[tuple[str, int]], limit: int = 12) -> str:
@@ -107,83 +74,157 @@ def _fmt_desc(lang: Lang, items: Sequence[tuple[str, int]], limit: int = 12) -> 
     return shown or t(lang, "no data", "нет данных")
 
 
+# --- the specs: what a renderer draws ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    name: str
+    colour: str
+    values: tuple[int, ...]  # one per category of the chart
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """Horizontal bars, largest first, each labelled with its count."""
+
+    title: str
+    desc: str
+    labels: tuple[str, ...]
+    values: tuple[int, ...]
+    xlabel: str
+    colour: str
+    empty: str  # shown instead of bars when there are none
+
+
+@dataclass(frozen=True, slots=True)
+class Months:
+    """Incidents per month, stacked by category (series in the order drawn, bottom first)."""
+
+    title: str
+    desc: str
+    months: tuple[str, ...]  # YYYY-MM
+    series: tuple[Series, ...]
+    ylabel: str
+    empty: str
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """Horizontal stacked bars: one bar per group (first at the top), one segment per series."""
+
+    title: str
+    desc: str
+    groups: tuple[str, ...]
+    series: tuple[Series, ...]
+    empty: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offsets:
+    """Incidents by week relative to visits: weeks before in one colour, from the visit's week on in
+    another, the visit's week marked."""
+
+    title: str
+    desc: str
+    weeks: tuple[int, ...]
+    values: tuple[int, ...]
+    before: str  # colour of the weeks before the visit
+    after: str
+    before_name: str
+    after_name: str
+    xlabel: str
+    ylabel: str
+    empty: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    code: str
+    row: int
+    col: int
+    label: str  # RU codes without "RU-", UA codes whole
+    name: str
+    shown: str  # the count, "" for none, "—" when suppressed
+    face: str
+    ink: str  # text colour readable on the face
+
+
+@dataclass(frozen=True, slots=True)
+class Tiles:
+    """Russia's regions as equal tiles coloured by class, the occupied regions of Ukraine in a panel of
+    their own."""
+
+    title: str
+    desc: str
+    russia: tuple[Tile, ...]
+    ukraine: tuple[Tile, ...]
+    russia_caption: str
+    ukraine_caption: str
+    legend: tuple[tuple[str, str], ...]  # (face colour, text)
+    legend_title: str
+
+
+Spec = Bars | Months | Groups | Offsets | Tiles
+
+
+# --- the builders: from the selectors' numbers to a spec -------------------------------------------------
+
+
 def bars(
-    items: Sequence[tuple[str, int]],
-    *,
-    title: str,
-    lang: Lang,
-    xlabel: str,
-    text_as_paths: bool = False,
-    colour: str = OKABE_ITO[4],
-) -> Chart:
-    """Horizontal bars, largest at the top, each labelled with its count."""
-    height = 0.9 + 0.3 * max(3, len(items))
-    fig = _figure(7.2, height)
-    labels = [_short(label) for label, _n in items][::-1]
-    _margins(fig, labels, width=7.2)
-    fig.subplots_adjust(bottom=0.45 / height + 0.05, top=1 - 0.35 / height)
-    with rc_context(_rc(text_as_paths)):
-        ax = fig.add_subplot()
-        if not items:
-            _empty(ax, t(lang, "No data for these filters", "Нет данных при этих фильтрах"))
-        else:
-            values = [n for _label, n in items][::-1]
-            drawn = ax.barh(labels, values, color=colour)
-            ax.bar_label(drawn, padding=3)
-            ax.set_xlabel(xlabel)
-            ax.margins(x=0.12)
-        ax.set_title(title, loc="left")
-    return _finish(fig, title, _fmt_desc(lang, list(items)), text_as_paths=text_as_paths)
+    items: Sequence[tuple[str, int]], *, title: str, lang: Lang, xlabel: str, colour: str = OKABE_ITO[4]
+) -> Bars:
+    return Bars(
+        title=title,
+        desc=_fmt_desc(lang, list(items)),
+        labels=tuple(_short(label) for label, _n in items),
+        values=tuple(n for _label, n in items),
+        xlabel=xlabel,
+        colour=colour,
+        empty=no_data(lang),
+    )
 
 
 def stacked_months(
-    rows: Sequence[tuple[date, str, int]],
-    *,
-    labels: Mapping[str, str],
-    title: str,
-    lang: Lang,
-    text_as_paths: bool = False,
-) -> Chart:
-    """Incidents per month, stacked by category (the MAX_SERIES most frequent; the rest as "other")."""
+    rows: Sequence[tuple[date, str, int]], *, labels: Mapping[str, str], title: str, lang: Lang
+) -> Months:
+    """The MAX_SERIES most frequent categories by colour, the rest summed as "other"."""
     totals: Counter[str] = Counter()
     for _m, cat, n in rows:
         totals[cat] += n
     top = [c for c, _n in totals.most_common(MAX_SERIES)]
     months = sorted({m for m, _c, _n in rows})
-    series: dict[str, list[int]] = {c: [0] * len(months) for c in [*top, "__other"]}
+    values: dict[str, list[int]] = {c: [0] * len(months) for c in [*top, "__other"]}
     index = {m: i for i, m in enumerate(months)}
+    per_month = [0] * len(months)
     for m, cat, n in rows:
-        series[cat if cat in top else "__other"][index[m]] += n
-    fig = _figure(8.4, 3.8)
-    fig.subplots_adjust(left=0.08, right=0.66, top=0.9, bottom=0.2)
-    with rc_context(_rc(text_as_paths)):
-        ax = fig.add_subplot()
-        if not months:
-            _empty(ax, t(lang, "No data for these filters", "Нет данных при этих фильтрах"))
-        else:
-            x = list(range(len(months)))
-            bottom = [0] * len(months)
-            for i, (cat, values) in enumerate(series.items()):
-                if not any(values):
-                    continue
-                name = t(lang, "other", "прочее") if cat == "__other" else _short(labels.get(cat, cat), 38)
-                colour = OTHER if cat == "__other" else OKABE_ITO[i % len(OKABE_ITO)]
-                ax.bar(x, values, bottom=bottom, color=colour, label=name, width=0.85)
-                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-            step = max(1, len(months) // 12)
-            ax.set_xticks(x[::step], [f"{m:%Y-%m}" for m in months][::step], rotation=45, ha="right")
-            ax.set_ylabel(t(lang, "incidents (by category)", "инциденты (по категориям)"))
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        ax.set_title(title, loc="left")
-    per_month = [(f"{m:%Y-%m}", sum(n for mm, _c, n in rows if mm == m)) for m in months]
+        values[cat if cat in top else "__other"][index[m]] += n
+        per_month[index[m]] += n
+    series = tuple(
+        Series(
+            t(lang, "other", "прочее") if cat == "__other" else _short(labels.get(cat, cat), 38),
+            OTHER if cat == "__other" else OKABE_ITO[i % len(OKABE_ITO)],
+            tuple(vs),
+        )
+        for i, (cat, vs) in enumerate(values.items())
+        if any(vs)
+    )
+    names = [f"{m:%Y-%m}" for m in months]
     desc = t(lang, "Per month, all categories together: ", "По месяцам, все категории вместе: ")
-    desc += _fmt_desc(lang, per_month, limit=36)
+    desc += _fmt_desc(lang, list(zip(names, per_month, strict=True)), limit=36)
     desc += (
         ". "
         + t(lang, "Categories: ", "Категории: ")
         + _fmt_desc(lang, [(labels.get(c, c), n) for c, n in totals.most_common()])
     )
-    return _finish(fig, title, desc, text_as_paths=text_as_paths)
+    return Months(
+        title=title,
+        desc=desc,
+        months=tuple(names),
+        series=series,
+        ylabel=t(lang, "incidents (by category)", "инциденты (по категориям)"),
+        empty=no_data(lang),
+    )
 
 
 def stacked_groups(
@@ -194,64 +235,30 @@ def stacked_groups(
     colours: Mapping[str, str] | None = None,
     title: str,
     lang: Lang,
-    text_as_paths: bool = False,
     empty: str | None = None,
-) -> Chart:
-    """Horizontal stacked bars: one bar per group, one segment per key (e.g. ledger status, recruiter)."""
-    height = 1.0 + 0.32 * max(4, len(groups))
-    fig = _figure(8.4, height)
-    _margins(fig, [_short(g) for g, _c in groups], width=8.4, right=0.74)
-    fig.subplots_adjust(bottom=0.3 / height + 0.03, top=1 - 0.35 / height)
-    with rc_context(_rc(text_as_paths)):
-        ax = fig.add_subplot()
-        if not any(v for _g, counts in groups for v in counts.values()):
-            _empty(ax, empty or t(lang, "No data for these filters", "Нет данных при этих фильтрах"))
-        else:
-            names = [_short(g) for g, _c in groups][::-1]
-            left = [0] * len(groups)
-            for i, key in enumerate(order):
-                values = [counts.get(key, 0) for _g, counts in groups][::-1]
-                if not any(values):
-                    continue
-                colour = (colours or {}).get(key, OKABE_ITO[i % len(OKABE_ITO)])
-                ax.barh(names, values, left=left, color=colour, label=labels.get(key, key))
-                left = [a + b for a, b in zip(left, values, strict=True)]
-            if any(left):
-                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-            ax.margins(x=0.05)
-        ax.set_title(title, loc="left")
+) -> Groups:
+    """One bar per group (e.g. a quarter, a promise kind), one segment per key in ``order`` (e.g. ledger
+    status, recruiter); keys without any count are left out."""
+    series = []
+    for i, key in enumerate(order):
+        values = tuple(counts.get(key, 0) for _g, counts in groups)
+        if any(values):
+            colour = (colours or {}).get(key, OKABE_ITO[i % len(OKABE_ITO)])
+            series.append(Series(labels.get(key, key), colour, values))
     desc = "; ".join(
         f"{g}: " + ", ".join(f"{labels.get(k, k)} {counts[k]}" for k in order if counts.get(k))
         for g, counts in groups
     )
-    return _finish(fig, title, desc or t(lang, "no data", "нет данных"), text_as_paths=text_as_paths)
+    return Groups(
+        title=title,
+        desc=desc or t(lang, "no data", "нет данных"),
+        groups=tuple(_short(g) for g, _c in groups),
+        series=tuple(series),
+        empty=empty or no_data(lang),
+    )
 
 
-def visit_offsets(
-    by_offset: Sequence[tuple[int, int]], *, title: str, lang: Lang, text_as_paths: bool = False
-) -> Chart:
-    """Incidents by week relative to recruitment visits, summed across visits: before in blue, after in
-    vermillion, the visit's week marked."""
-    fig = _figure(7.2, 3.0)
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.88, bottom=0.18)
-    with rc_context(_rc(text_as_paths)):
-        ax = fig.add_subplot()
-        ks = [k for k, _n in by_offset]
-        ns = [n for _k, n in by_offset]
-        colours = [OKABE_ITO[4] if k < 0 else OKABE_ITO[5] for k in ks]
-        drawn = ax.bar(ks, ns, color=colours, width=0.8)
-        ax.bar_label(drawn, padding=2, fontsize=7)
-        ax.axvline(-0.5, color="#000000", linestyle="--", linewidth=1)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel(
-            t(
-                lang,
-                "weeks relative to the visit (0 = week of the visit)",
-                "недели относительно визита (0 — неделя визита)",
-            )
-        )
-        ax.set_ylabel(t(lang, "incidents", "инциденты"))
-        ax.set_title(title, loc="left")
+def visit_offsets(by_offset: Sequence[tuple[int, int]], *, title: str, lang: Lang) -> Offsets:
     before = sum(n for k, n in by_offset if k < 0)
     after = sum(n for k, n in by_offset if k >= 0)
     desc = t(
@@ -259,14 +266,26 @@ def visit_offsets(
         f"Incidents in the 8 weeks before visits: {before}; from the visit's week on, 8 weeks: {after}. ",
         f"Инцидентов за 8 недель до визитов: {before}; с недели визита, 8 недель: {after}. ",
     ) + _fmt_desc(lang, [(str(k), n) for k, n in by_offset], limit=16)
-    return _finish(fig, title, desc, text_as_paths=text_as_paths)
+    return Offsets(
+        title=title,
+        desc=desc,
+        weeks=tuple(k for k, _n in by_offset),
+        values=tuple(n for _k, n in by_offset),
+        before=OKABE_ITO[4],
+        after=OKABE_ITO[5],
+        before_name=t(lang, "weeks before the visit", "недели до визита"),
+        after_name=t(lang, "from the visit's week on", "с недели визита"),
+        xlabel=t(
+            lang,
+            "weeks relative to the visit (0 = week of the visit)",
+            "недели относительно визита (0 — неделя визита)",
+        ),
+        ylabel=t(lang, "incidents", "инциденты"),
+        empty=no_data(lang),
+    )
 
 
 # --- the tile map -----------------------------------------------------------------------------------------
-
-
-# Five classes of cividis (designed for colour-vision deficiency), dark = few, light = many.
-CLASS_COLOURS = ("#00224e", "#3d4d6f", "#7c7b78", "#bcaf6f", "#fee838")
 
 
 def _classes(peak: int) -> list[int]:
@@ -302,72 +321,28 @@ def tile_map(
     title: str,
     lang: Lang,
     suppressed: frozenset[str] | set[str] = frozenset(),
-    text_as_paths: bool = False,
-) -> Chart:
-    """Russia's regions as equal tiles coloured by incidents (cividis; white = none), and the occupied
-    regions of Ukraine under their UA codes in a panel of their own."""
+) -> Tiles:
+    """Incidents per region in at most five classes of equal width (cividis; white = none); a suppressed
+    region (published as "—") is grey and counted as hidden."""
     layout = tile_layout()
-    russia = {c: rc for c, rc in layout.items() if c.startswith("RU-")}
-    ukraine = {c: rc for c, rc in layout.items() if c.startswith("UA-")}
     edges = _classes(max([counts.get(c, 0) for c in layout] + [0]))
-    fig = _figure(9.0, 5.6)
-    with rc_context(_rc(text_as_paths)):
-        grid = fig.add_gridspec(1, 2, width_ratios=[19, 4.5], left=0.01, right=0.99, top=0.9, bottom=0.02)
-        ax_ru = fig.add_subplot(grid[0, 0])
-        ax_ua = fig.add_subplot(grid[0, 1])
-        for ax, tiles, caption in (
-            (ax_ru, russia, t(lang, "Russia (ISO 3166-2:RU)", "Россия (ISO 3166-2:RU)")),
-            (
-                ax_ua,
-                ukraine,
-                t(
-                    lang,
-                    "Occupied regions of Ukraine\n(UA codes)",
-                    "Оккупированные регионы\nУкраины (коды UA)",
-                ),
-            ),
-        ):
-            for code, (r, c) in tiles.items():
-                n = counts.get(code, 0)
-                cls = _class_of(n, edges)
-                face = "#ffffff" if cls < 0 else CLASS_COLOURS[cls]
-                if code in suppressed:  # published as "—": drawn like no data, labelled as hidden
-                    face, n, cls = "#dddddd", 0, -1
-                ax.add_patch(
-                    Rectangle((c, -r), 0.94, 0.94, facecolor=face, edgecolor="#555555", linewidth=0.6)
-                )
-                ink = "#ffffff" if 0 <= cls <= 1 else "#000000"
-                label = code if code.startswith("UA-") else code[3:]
-                ax.text(c + 0.47, -r + 0.62, label, ha="center", va="center", fontsize=6, color=ink)
-                shown = "—" if code in suppressed else (str(n) if n else "")
-                ax.text(c + 0.47, -r + 0.28, shown, ha="center", va="center", fontsize=6, color=ink)
-            cols = max(c for _r, c in tiles.values()) + 1
-            rows = max(r for r, _c in tiles.values()) + 1
-            ax.set_xlim(-0.1, max(cols, 4) + 0.1)
-            ax.set_ylim(-max(rows, 10) + 0.85, 1.1)
-            ax.set_aspect("equal")
-            ax.set_axis_off()
-            ax.set_title(caption, fontsize=8, loc="left")
-        handles = [Rectangle((0, 0), 1, 1, facecolor="#ffffff", edgecolor="#555555")]
-        names_ = [t(lang, "none", "нет")]
-        for i in range(len(edges) - 1):
-            lo, hi = edges[i] + 1, edges[i + 1]
-            handles.append(Rectangle((0, 0), 1, 1, facecolor=CLASS_COLOURS[i], edgecolor="#555555"))
-            names_.append(f"{lo}–{hi}" if hi > lo else f"{hi}")
-        if suppressed:
-            handles.append(Rectangle((0, 0), 1, 1, facecolor="#dddddd", edgecolor="#555555"))
-            names_.append(t(lang, "— hidden (small count)", "— скрыто (малое число)"))
-        ax_ua.legend(
-            handles,
-            names_,
-            title=t(lang, "incidents", "инциденты"),
-            loc="lower left",
-            fontsize=7,
-            title_fontsize=7,
-            frameon=False,
-            bbox_to_anchor=(0.0, 0.0),
-        )
-        fig.suptitle(title, x=0.01, ha="left")
+    tiles: list[Tile] = []
+    for code, (r, c) in layout.items():
+        n = counts.get(code, 0)
+        cls = _class_of(n, edges)
+        face = NO_INCIDENTS if cls < 0 else CLASS_COLOURS[cls]
+        shown = str(n) if n else ""
+        if code in suppressed:  # drawn like no data, labelled as hidden
+            face, cls, shown = HIDDEN, -1, "—"
+        ink = "#ffffff" if 0 <= cls <= 1 else "#000000"
+        label = code if code.startswith("UA-") else code.removeprefix("RU-")
+        tiles.append(Tile(code, r, c, label, names.get(code, code), shown, face, ink))
+    legend = [(NO_INCIDENTS, t(lang, "none", "нет"))]
+    for i in range(len(edges) - 1):
+        lo, hi = edges[i] + 1, edges[i + 1]
+        legend.append((CLASS_COLOURS[i], f"{lo}–{hi}" if hi > lo else f"{hi}"))
+    if suppressed:
+        legend.append((HIDDEN, t(lang, "— hidden (small count)", "— скрыто (малое число)")))
     listed = sorted(
         ((names.get(c, c), counts.get(c, 0)) for c in layout if counts.get(c, 0)), key=lambda x: -x[1]
     )
@@ -377,4 +352,15 @@ def tile_map(
         "Плиточная карта: один одинаковый квадрат на регион, цвет — число инцидентов, "
         "пять классов (светлее — больше). ",
     ) + _fmt_desc(lang, listed, limit=20)
-    return _finish(fig, title, desc, text_as_paths=text_as_paths)
+    return Tiles(
+        title=title,
+        desc=desc,
+        russia=tuple(x for x in tiles if x.code.startswith("RU-")),
+        ukraine=tuple(x for x in tiles if x.code.startswith("UA-")),
+        russia_caption=t(lang, "Russia (ISO 3166-2:RU)", "Россия (ISO 3166-2:RU)"),
+        ukraine_caption=t(
+            lang, "Occupied regions of Ukraine\n(UA codes)", "Оккупированные регионы\nУкраины (коды UA)"
+        ),
+        legend=tuple(legend),
+        legend_title=t(lang, "incidents", "инциденты"),
+    )

@@ -1,15 +1,16 @@
 """The dashboard's drawn figures, kept on disk per summary build, filters and language.
 
-Drawing the ~15 charts of a page takes matplotlib a second or more, while what they show changes only when
-the summaries are rebuilt. The drawn page (charts, their tables of numbers, the visits table) is the same
-for every viewer: aggregates over all teams, no identity, no viewer-specific count (what each viewer may
-open is counted per request, see :func:`kartoteka.reports.selectors.dashboard_counts`). It holds what the
-summary tables in the database already hold, as counts and registry names (regions, facility keys), so it
-may sit beside the database in the data directory, where every web and worker process finds it.
+Drawing the ~15 charts of a page takes pygal a few hundred ms (matplotlib, before FORMAT 2, took a second
+or more), while what they show changes only when the summaries are rebuilt. The drawn page (charts, their
+tables of numbers, the visits table) is the same for every viewer: aggregates over all teams, no identity,
+no viewer-specific count (what each viewer may open is counted per request, see
+:func:`kartoteka.reports.selectors.dashboard_counts`). It holds what the summary tables in the database
+already hold, as counts and registry names (regions, facility keys), so it may sit beside the database in
+the data directory, where every web and worker process finds it.
 
 Files live under ``DATA_DIR/cache/dashboard/<build>/``, one JSON file per filters and language, written
 atomically; a new build's directory replaces the old ones. The worker pre-draws the default view in both
-languages after each rebuild, so the common first view never waits for matplotlib.
+languages after each rebuild, so the common first view never waits for drawing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from kartoteka.reports.models import SummaryState
 from kartoteka.reports.selectors import Dashboard, Filters
 
 LANGS: tuple[Lang, ...] = ("ru", "en")
-FORMAT = 1  # bump when Page's shape changes: old files are then ignored
+FORMAT = 2  # bump when Page's shape or the charts' drawing changes: old files are then ignored (2: pygal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +141,13 @@ def _prune(*, keep: str) -> None:
 def predraw(*, today: date, filters: Filters | None = None) -> int:
     """Draw a view (default: no filters) in every language for the current build; the worker calls this
     after each rebuild. Returns the number of pages drawn."""
-    from kartoteka.reports.selectors import dashboard
+    from kartoteka.reports.selectors import WHOLE_INSTALLATION, dashboard
 
     build = build_of(SummaryState.objects.filter(id=1).first())
     f = filters or Filters()
     if build is None:
         return 0
-    d = dashboard(user=None, filters=f, today=today)
+    d = dashboard(user=WHOLE_INSTALLATION, filters=f, today=today)
     drawn = 0
     for lang in LANGS:
         if page_load(build, f, lang) is None:

@@ -1,4 +1,6 @@
-"""The dashboard's figures as charts plus their numbers, in one language: shared by the page and the PDF."""
+"""The dashboard's figures as charts plus their numbers, in one language, drawn for the page (pygal, see
+:mod:`kartoteka.reports.page_charts`); what each chart shows is specified in :mod:`kartoteka.reports.charts`,
+which the PDF's matplotlib renderer reads too."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from functools import lru_cache
 
 from kartoteka.lib import vocab
 from kartoteka.registry import selectors as registry
-from kartoteka.reports import charts
+from kartoteka.reports import charts, page_charts
 from kartoteka.reports.charts import OKABE_ITO, Chart, Lang, t
 from kartoteka.reports.selectors import Dashboard, ledger_status_order
 
@@ -59,27 +61,21 @@ def _facility_names() -> dict[str, str]:
     return {str(f.id): f.key for f in registry.facility_list()}
 
 
-def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[str, Figure]:
+def figures(d: Dashboard, *, lang: Lang) -> dict[str, Figure]:
     """Every chart of the dashboard, keyed; the same numbers the selectors returned, nothing else."""
-    p = text_as_paths
     out: dict[str, Figure] = {}
 
-    def add(key: str, title: str, chart: Chart, rows: list[tuple[str, str, int]]) -> None:
-        out[key] = Figure(key, title, chart, tuple(rows))
+    def add(key: str, title: str, spec: charts.Spec, rows: list[tuple[str, str, int]]) -> None:
+        out[key] = Figure(key, title, page_charts.draw(spec), tuple(rows))
 
     def add_term_bars(
         key: str, vocab_name: str, counts: Sequence[tuple[str, int]], title: str, xlabel: str, colour: str
     ) -> None:
         rows = [(code, vlabel(vocab_name, code, lang), n) for code, n in counts]
-        chart = charts.bars(
-            [(label, n) for _c, label, n in rows],
-            title=title,
-            lang=lang,
-            xlabel=xlabel,
-            text_as_paths=p,
-            colour=colour,
+        spec = charts.bars(
+            [(label, n) for _c, label, n in rows], title=title, lang=lang, xlabel=xlabel, colour=colour
         )
-        add(key, title, chart, rows)
+        add(key, title, spec, rows)
 
     cat_labels = {code: vlabel("incident_category", code, lang) for _m, code, _n in d.incidents_by_month}
     title = t(lang, "Incidents per month, by category", "Инциденты по месяцам и категориям")
@@ -89,9 +85,7 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
     add(
         "incidents_by_month",
         title,
-        charts.stacked_months(
-            d.incidents_by_month, labels=cat_labels, title=title, lang=lang, text_as_paths=p
-        ),
+        charts.stacked_months(d.incidents_by_month, labels=cat_labels, title=title, lang=lang),
         [(m, m, n) for m, n in monthly.items()],
     )
     region_rows = [(code, region_name(code, lang), n) for code, n in d.incidents_by_region]
@@ -99,9 +93,7 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
     add(
         "tile_map",
         title,
-        charts.tile_map(
-            dict(d.incidents_by_region), names=_region_names(lang), title=title, lang=lang, text_as_paths=p
-        ),
+        charts.tile_map(dict(d.incidents_by_region), names=_region_names(lang), title=title, lang=lang),
         region_rows,
     )
     title = t(
@@ -113,9 +105,7 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
     add(
         "incidents_by_region",
         title,
-        charts.bars(
-            top_regions, title=title, lang=lang, xlabel=t(lang, "incidents", "инциденты"), text_as_paths=p
-        ),
+        charts.bars(top_regions, title=title, lang=lang, xlabel=t(lang, "incidents", "инциденты")),
         region_rows[:10],
     )
     names = _facility_names()
@@ -129,7 +119,6 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
             title=title,
             lang=lang,
             xlabel=t(lang, "incidents", "инциденты"),
-            text_as_paths=p,
             colour=OKABE_ITO[5],
         ),
         fac_rows,
@@ -163,7 +152,6 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
             labels=rec_labels,
             title=title,
             lang=lang,
-            text_as_paths=p,
         ),
         [(q, q, sum(c.values())) for q, c in sorted(waves.items())],
     )
@@ -187,7 +175,6 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
             title=title,
             lang=lang,
             xlabel=t(lang, "recruitments", "вербовки"),
-            text_as_paths=p,
             colour=OKABE_ITO[6],
         ),
         regime_rows,
@@ -220,7 +207,6 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
                 colours=LEDGER_COLOURS,
                 title=title,
                 lang=lang,
-                text_as_paths=p,
             ),
             [
                 (key, label, sum(c.values()))
@@ -247,7 +233,7 @@ def figures(d: Dashboard, *, lang: Lang, text_as_paths: bool = False) -> dict[st
     add(
         "visits",
         title,
-        charts.visit_offsets(d.visits.by_offset, title=title, lang=lang, text_as_paths=p),
+        charts.visit_offsets(d.visits.by_offset, title=title, lang=lang),
         [(str(k), str(k), n) for k, n in d.visits.by_offset],
     )
     return out

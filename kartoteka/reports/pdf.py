@@ -30,10 +30,11 @@ from kartoteka.estimation.selectors import published_estimates
 from kartoteka.law.services import regimes_current
 from kartoteka.lib import audit, disclosure
 from kartoteka.registry.models import Region
-from kartoteka.reports import charts
+from kartoteka.reports import charts, pdf_charts
 from kartoteka.reports.charts import Lang, t
 from kartoteka.reports.figures import LEDGER_COLOURS, region_name, status_labels, vlabel
 from kartoteka.reports.selectors import (
+    WHOLE_INSTALLATION,
     Filters,
     ledger_figures,
     ledger_status_order,
@@ -296,14 +297,14 @@ def report_pdf(
             (t(lg, "Distinct documented victims", "Пострадавших (разных людей)"), tables.victims_total),
             (
                 t(lg, "Recruitments signed in the period", "Вербовок за период"),
-                recruitment_count(None, f).total,
+                recruitment_count(WHOLE_INSTALLATION, f).total,
             ),
             (t(lg, "Promises broken", "Обещаний нарушено"), ledger_by_status.get("broken", 0)),
             (t(lg, "Promises overdue", "Обещаний просрочено"), ledger_by_status.get("overdue", 0)),
             (t(lg, "Promises kept", "Обещаний выполнено"), ledger_by_status.get("kept", 0)),
             (
                 t(lg, "Persons on file (all time)", "Людей в картотеке (за всё время)"),
-                person_count(None, Filters()).total,
+                person_count(WHOLE_INSTALLATION, Filters()).total,
             ),
         ],
     )
@@ -323,23 +324,25 @@ def report_pdf(
     names = {r: region_name(r, lg) for r in tables.incidents.row_labels}
     doc.h2(t(lg, "Incidents by region", "Инциденты по регионам"))
     doc.chart(
-        charts.tile_map(
-            region_totals,
-            names=names,
-            suppressed=suppressed_regions,
-            title=t(lg, f"Incidents by region, {period}", f"Инциденты по регионам, {period}"),
-            lang=lg,
-            text_as_paths=True,
+        pdf_charts.tiles(
+            charts.tile_map(
+                region_totals,
+                names=names,
+                suppressed=suppressed_regions,
+                title=t(lg, f"Incidents by region, {period}", f"Инциденты по регионам, {period}"),
+                lang=lg,
+            )
         )
     )
     quarter_totals = [(q, v) for q, v in tables.incidents.col_totals.items() if v is not None]
     doc.chart(
-        charts.bars(
-            quarter_totals[::-1],
-            title=t(lg, "Incidents per quarter", "Инциденты по кварталам"),
-            lang=lg,
-            xlabel=t(lg, "incidents", "инциденты"),
-            text_as_paths=True,
+        pdf_charts.bars(
+            charts.bars(
+                quarter_totals[::-1],
+                title=t(lg, "Incidents per quarter", "Инциденты по кварталам"),
+                lang=lg,
+                xlabel=t(lg, "incidents", "инциденты"),
+            )
         ),
         width=150,
     )
@@ -373,17 +376,20 @@ def report_pdf(
         for k in ledger.row_labels
     ]
     doc.chart(
-        charts.stacked_groups(
-            groups,
-            order=ledger.col_labels,
-            labels=slabels,
-            colours=LEDGER_COLOURS,
-            title=t(
-                lg, "Ledger lines by promise kind and status", "Строки реестра обещаний по видам и статусам"
-            ),
-            lang=lg,
-            text_as_paths=True,
-            empty=t(lg, "Every cell is too small to publish", "Все ячейки слишком малы для публикации"),
+        pdf_charts.groups(
+            charts.stacked_groups(
+                groups,
+                order=ledger.col_labels,
+                labels=slabels,
+                colours=LEDGER_COLOURS,
+                title=t(
+                    lg,
+                    "Ledger lines by promise kind and status",
+                    "Строки реестра обещаний по видам и статусам",
+                ),
+                lang=lg,
+                empty=t(lg, "Every cell is too small to publish", "Все ячейки слишком малы для публикации"),
+            )
         )
     )
     lheader = [t(lg, "Promise kind", "Вид обещания"), *(slabels.get(s, s) for s in ledger.col_labels), "Σ"]

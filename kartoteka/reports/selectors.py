@@ -6,17 +6,22 @@ viewer's readable teams come from the summaries' team column, objects shared wit
 those teams are counted through the gate itself (few, by construction of sharing).
 
 Filters are whole months: an incident counts in the month its (possibly partial) date starts in.
+
+Who is counting is always said: a :class:`User` sees what the gates let them open; :data:`WHOLE_INSTALLATION`,
+passed by name on the system paths (the worker's pre-draw, the published report), sees every count whole;
+``None`` (no viewer) sees nothing. A count is never whole because a caller left the viewer out.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Final
 
 from django.db import models
 from django.db.models import Q, QuerySet, Sum
@@ -44,6 +49,20 @@ WEEKS = 8  # weeks before and after a recruitment visit
 LEDGER_ORDER = (
     "kept", "partly_kept", "broken", "overdue", "beyond_the_law", "pending", "not_applicable", "unknown",
 )  # fmt: skip
+
+
+class Whole(enum.Enum):
+    """The viewer of the system paths that publish or pre-draw for everyone: every count whole."""
+
+    INSTALLATION = "installation"
+
+
+WHOLE_INSTALLATION: Final = Whole.INSTALLATION
+
+# Who counts: a signed-in user (what the gates let them open), the whole installation (named on purpose), or
+# None, no viewer, to whom nothing is visible. None is accepted, rather than refused, because callers that read
+# only totals and figures pass it.
+type Viewer = User | Whole | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +146,22 @@ class Dashboard:
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
-def _readable_teams(user: User | None) -> list[uuid.UUID]:
+def _readable_teams(viewer: Viewer) -> list[uuid.UUID]:
     # The gate's own notion of "teams whose objects this user reads" (membership and live break-glass), so
     # the visible counts can never disagree with what the lists show.
-    if user is None or not user.is_active or not user.is_authenticated:
+    if not isinstance(viewer, User) or not viewer.is_active or not viewer.is_authenticated:
         return []
-    return access.readable_team_ids(user, write=False)
+    return access.readable_team_ids(viewer, write=False)
+
+
+def _counted(viewer: Viewer, total: int, visible_to: Callable[[User], int]) -> Count:
+    """``total`` with the part ``viewer`` may open: all of it only for the whole installation, asked for by
+    name; none of it without a user (fails closed); otherwise what ``visible_to`` finds for the user."""
+    if viewer is WHOLE_INSTALLATION:
+        return Count(total, total)
+    if not isinstance(viewer, User):
+        return Count(total, 0)
+    return Count(total, visible_to(viewer))
 
 
 def _sum(qs: QuerySet[Any]) -> int:
@@ -178,10 +207,8 @@ def _incident_cube(f: Filters, *, category: str | None, facility: bool = False) 
     return qs
 
 
-def _shared_incidents(user: User | None, teams: list[uuid.UUID], f: Filters) -> int:
+def _shared_incidents(user: User, teams: list[uuid.UUID], f: Filters) -> int:
     """Incidents shared with the user outside their teams and matching the filters (the gate decides)."""
-    if user is None:
-        return 0
     # Only shared incidents can be visible outside the user's teams; listing them first spares the
     # database the gate's OR over every incident.
     shared = list(Share.objects.filter(object_type="incident").values_list("object_id", flat=True))
@@ -203,15 +230,10 @@ def _shared_incidents(user: User | None, teams: list[uuid.UUID], f: Filters) -> 
     return qs.count()
 
 
-def incident_count(user: User | None, f: Filters) -> Count:
-    teams = _readable_teams(user)
-    base = _incident_cube(f, category=f.category)
-    rows = dict(base.values_list("team").annotate(s=Sum("n")).order_by().values_list("team", "s"))
-    total = sum(int(v) for v in rows.values())
-    if user is None:
-        return Count(total, total)
-    visible = sum(int(v) for t, v in rows.items() if t in set(teams))
-    return Count(total, visible + _shared_incidents(user, teams, f))
+def incident_count(viewer: Viewer, f: Filters) -> Count:
+    teams = _readable_teams(viewer)
+    total, own = _by_team(_incident_cube(f, category=f.category), teams)
+    return _counted(viewer, total, lambda user: own + _shared_incidents(user, teams, f))
 
 
 def incidents_by_month(f: Filters) -> tuple[tuple[date, str, int], ...]:
@@ -261,12 +283,10 @@ def _recruitment_cube(f: Filters) -> QuerySet[Any]:
     return qs
 
 
-def _shared_persons(user: User | None, teams: list[uuid.UUID]) -> list[uuid.UUID]:
+def _shared_persons(user: User, teams: list[uuid.UUID]) -> list[uuid.UUID]:
     """Persons visible to the user outside their teams: only persons shared with them, or whose case is
     shared with them, can pass the gate, so those few candidates are listed first and the gate is asked
     about them alone (the gate's OR over 200,000 persons would otherwise cost a full scan per count)."""
-    if user is None:
-        return []
     shared = Share.objects.filter(object_type="person").values_list("object_id", flat=True)
     cases = Share.objects.filter(object_type="case").values("object_id")
     candidates = {*shared, *Case.objects.filter(id__in=cases).values_list("person_id", flat=True)}
@@ -276,15 +296,17 @@ def _shared_persons(user: User | None, teams: list[uuid.UUID]) -> list[uuid.UUID
     return list(gate.values_list("id", flat=True))
 
 
-def recruitment_count(user: User | None, f: Filters) -> Count:
+def recruitment_count(viewer: Viewer, f: Filters) -> Count:
+    teams = _readable_teams(viewer)
+    total, own = _by_team(_recruitment_cube(f), teams)
+    return _counted(viewer, total, lambda user: own + _shared_recruitments(user, teams, f))
+
+
+def _shared_recruitments(user: User, teams: list[uuid.UUID], f: Filters) -> int:
+    """Recruitments of the persons visible to the user outside their teams, matching the filters."""
     from kartoteka.casework.models import Recruitment
 
-    teams = _readable_teams(user)
-    total, visible = _by_team(_recruitment_cube(f), teams)
-    if user is None:
-        return Count(total, total)
-    shared_persons = _shared_persons(user, teams)
-    shared = Recruitment.objects.filter(person_id__in=shared_persons)
+    shared = Recruitment.objects.filter(person_id__in=_shared_persons(user, teams))
     if f.month_from is not None:
         shared = shared.filter(signed_start__gte=f.month_from)
     if f.day_after is not None:
@@ -295,7 +317,7 @@ def recruitment_count(user: User | None, f: Filters) -> Count:
         shared = shared.filter(facility__type=f.facility_type)
     if f.recruiter:
         shared = shared.filter(recruiter=f.recruiter)
-    return Count(total, visible + shared.count())
+    return shared.count()
 
 
 def quarter_label(month: date) -> str:
@@ -339,11 +361,14 @@ def ledger_figures(f: Filters, *, today: date) -> dict[str, tuple[tuple[str, Map
     return {by: tuple((key, dict(c)) for key, c in sorted(groups.items())) for by, groups in out.items()}
 
 
-def ledger_count(user: User | None, f: Filters) -> Count:
-    teams = _readable_teams(user)
-    total, visible = _by_team(_ledger_cube(f), teams)
-    if user is None:
-        return Count(total, total)
+def ledger_count(viewer: Viewer, f: Filters) -> Count:
+    teams = _readable_teams(viewer)
+    total, own = _by_team(_ledger_cube(f), teams)
+    return _counted(viewer, total, lambda user: own + _shared_ledger_lines(user, teams, f))
+
+
+def _shared_ledger_lines(user: User, teams: list[uuid.UUID], f: Filters) -> int:
+    """Ledger lines of the persons visible to the user outside their teams, matching the filters."""
     shared = LedgerLine.objects.filter(person_id__in=_shared_persons(user, teams))
     if f.month_from is not None:
         shared = shared.filter(due_start__gte=f.month_from)
@@ -355,7 +380,7 @@ def ledger_count(user: User | None, f: Filters) -> Count:
         shared = shared.filter(recruitment__facility__type=f.facility_type)
     if f.recruiter:
         shared = shared.filter(recruitment__recruiter=f.recruiter)
-    return Count(total, visible + shared.count())
+    return shared.count()
 
 
 # --- persons --------------------------------------------------------------------------------------------
@@ -366,15 +391,17 @@ def _person_cube(f: Filters) -> QuerySet[PersonCube]:
     return qs.filter(region=f.region) if f.region else qs
 
 
-def person_count(user: User | None, f: Filters) -> Count:
-    teams = _readable_teams(user)
-    total, visible = _by_team(_person_cube(f), teams)
-    if user is None:
-        return Count(total, total)
+def person_count(viewer: Viewer, f: Filters) -> Count:
+    teams = _readable_teams(viewer)
+    total, own = _by_team(_person_cube(f), teams)
+    return _counted(viewer, total, lambda user: own + _shared_person_count(user, teams, f))
+
+
+def _shared_person_count(user: User, teams: list[uuid.UUID], f: Filters) -> int:
     shared = Person.objects.filter(id__in=_shared_persons(user, teams))
     if f.region:
         shared = shared.filter(home_region_id=f.region)
-    return Count(total, visible + shared.count())
+    return shared.count()
 
 
 # --- pressure around recruitment visits -----------------------------------------------------------------
@@ -415,13 +442,12 @@ def _windows(f: Filters) -> QuerySet[VisitWindow]:
     return _where(qs.filter(recruiter=f.recruiter) if f.recruiter else qs, f)
 
 
-def visit_count(user: User | None, f: Filters) -> Count:
+def visit_count(viewer: Viewer, f: Filters) -> Count:
     qs = _visits(f)
-    total = qs.count()
-    return Count(total, total if user is None else _visible_visits(user, qs))
+    return _counted(viewer, qs.count(), lambda user: _visible_visits(user, qs))
 
 
-def visit_figures(user: User | None, f: Filters) -> VisitFigures:
+def visit_figures(viewer: Viewer, f: Filters) -> VisitFigures:
     """For each recorded visit, incidents at its facility in the WEEKS weeks before the visit's week and in
     that week plus the WEEKS - 1 after; per facility and summed across facilities by week offset.
 
@@ -435,7 +461,7 @@ def visit_figures(user: User | None, f: Filters) -> VisitFigures:
         .values_list("facility_id", "v")
     )
     total = sum(per_facility.values())
-    count = Count(total, total if user is None else _visible_visits(user, _visits(f)))
+    count = _counted(viewer, total, lambda user: _visible_visits(user, _visits(f)))
     if not total:
         return VisitFigures(count, (), tuple((k, 0) for k in range(-WEEKS, WEEKS)))
     windows = _windows(f)
@@ -465,9 +491,9 @@ def _timed[T](timings: dict[str, float], name: str, fn: Callable[..., T], *args:
     return result
 
 
-def dashboard(*, user: User | None, filters: Filters, today: date) -> Dashboard:
-    """Every figure of the dashboard; ``timings`` holds each query's seconds (for the bench). ``user`` None:
-    no viewer (the report), so every count is whole."""
+def dashboard(*, user: Viewer, filters: Filters, today: date) -> Dashboard:
+    """Every figure of the dashboard; ``timings`` holds each query's seconds (for the bench). The figures are
+    the same for every viewer; the counts' visible parts are ``user``'s (see :data:`Viewer`)."""
     f = filters
     t: dict[str, float] = {}
     ledger = _timed(t, "ledger_figures", ledger_figures, f, today=today)
@@ -502,7 +528,7 @@ class Counts:
     visits: Count
 
 
-def dashboard_counts(*, user: User | None, filters: Filters) -> Counts:
+def dashboard_counts(*, user: Viewer, filters: Filters) -> Counts:
     """The section counts alone (what the viewer may open differs per viewer; the figures do not): the
     page's queries when its figures are already drawn."""
     f = filters

@@ -17,6 +17,6 @@ def summaries_refresh_task() -> int:
     result = summaries_refresh()
     SummaryState.objects.filter(id=1).update(queued=False)
     # The default view, drawn now in both languages, so the first visitor after a rebuild does not wait for
-    # matplotlib (filtered views are drawn on their first visit and kept).
+    # its queries and charts (filtered views are drawn on their first visit and kept).
     drawn.predraw(today=timezone.localdate())
     return result.rows
