@@ -30,7 +30,7 @@ _CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 from kartoteka.backups import archive, snapshot
-from kartoteka.backups.restore import _unpack
+from kartoteka.backups.restore import members_unpack as _unpack
 mode, data, out, key = sys.argv[1:5]
 data, out = Path(data), Path(out)
 t0 = time.perf_counter()

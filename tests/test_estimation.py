@@ -52,11 +52,12 @@ def test_it_reads_the_reference_tables_with_their_documented_sizes() -> None:
     [
         ("a,b\n1,0\n", "no 'count' column"),
         ("a,b,count\n1,0,3\n1,2,4\n", "row 3, column 'b': expected 0 or 1"),
-        ("a,b,count\n1,0,3\n0,1,x\n", "row 3, column 'count': expected an integer"),
+        ("a,b,count\n1,0,3\nда,1,4\n", "row 3, column 'a': expected 0 or 1"),
+        ("a,b,count\n1,0,3\n0,1,x\n", "row 3, column 'count': expected a whole number of people"),
         ("a,b,count\n1,0,-3\n", "row 2, column 'count': a count cannot be negative"),
         ("a,b,count\n1,0,3\n0,0,5\n", "row 3: the all-zero history"),
         ("a,b,count\n1,0,3\n1,1\n", "row 3: 2 cells, the header has 3"),
-        ("a,a,count\n1,0,3\n", "repeated column name 'a'"),
+        ("a,b,a,count\n1,0,0,3\n", r"row 1, column 3: repeated column name \(the same as column 1\)"),
         ("a,,count\n1,0,3\n", "row 1, column 2: empty column name"),
         ("a,count\n1,3\n", "at least two lists"),
         ("", "empty"),
@@ -65,6 +66,24 @@ def test_it_reads_the_reference_tables_with_their_documented_sizes() -> None:
 def test_it_refuses_malformed_overlap_tables_naming_row_and_column(text: str, fragment: str) -> None:
     with pytest.raises(TableError, match=fragment):
         table_from_csv_text(text, population="recruits", period="2023")
+
+
+@pytest.mark.parametrize(
+    ("cells", "fragment"),
+    [
+        ("Иванов Пётр,0,3", "row 2, column 'a': expected 0 or 1"),
+        ("1,+7 912 000-00-00,3", "row 2, column 'b': expected 0 or 1"),
+        ("1,0,Иванов Пётр", "row 2, column 'count': expected a whole number of people"),
+        ("1,0,-12345", "row 2, column 'count': a count cannot be negative"),
+    ],
+)
+def test_it_names_the_cell_at_fault_and_never_echoes_what_it_holds(cells: str, fragment: str) -> None:
+    with pytest.raises(TableError, match=fragment) as refused:
+        table_from_csv_text(f"a,b,count\n{cells}\n", population="recruits", period="2023")
+    message = str(refused.value)
+    for pasted in cells.split(","):
+        if pasted not in ("0", "1", "3"):
+            assert pasted not in message and pasted.strip("+-") not in message
 
 
 def test_it_requires_a_declared_population_and_period() -> None:

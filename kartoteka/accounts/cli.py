@@ -12,9 +12,10 @@ from typing import Any
 
 
 def cmd_otp_reset(args: argparse.Namespace) -> int:
-    from kartoteka.clicommands import CommandError, _setup, acting_user
+    from kartoteka.cli import django_setup
+    from kartoteka.clicommands import CommandError, acting_user
 
-    _setup()
+    django_setup()
     from kartoteka.accounts import otp
     from kartoteka.accounts.models import Role, User
 

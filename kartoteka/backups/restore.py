@@ -63,7 +63,9 @@ class RestoreReport:
 
 
 @dataclass
-class _Unpacked:
+class Unpacked:
+    """What :func:`members_unpack` found: the backup's header and manifest, and how many files it wrote."""
+
     header: dict[str, Any]
     manifest: dict[str, Any]
     files: int
@@ -91,9 +93,15 @@ def _destination(staging: Path, name: str) -> Path:
     raise BackupIntegrityError(f"the backup holds an unexpected member {name[:80]}")
 
 
-def _unpack(
+def members_unpack(
     reader: archive.ArchiveReader, staging: Path, on_header: Callable[[dict[str, Any]], None]
-) -> _Unpacked:
+) -> Unpacked:
+    """Write a decrypted backup's members under ``staging`` (the restore's own directory, not yet the data
+    directory), hashing each on the way, and check them against the manifest that ends the archive.
+
+    ``on_header`` sees the header before any member is written, so it can refuse the backup first. Raises
+    :class:`BackupIntegrityError` for a missing header or manifest, a repeated or unexpected member, or a
+    member that differs from the manifest."""
     first = reader.next()
     if first is None or first[0] != archive.HEADER_NAME:
         raise BackupIntegrityError("the backup does not start with a Kartoteka header")
@@ -106,7 +114,7 @@ def _unpack(
             manifest = archive.read_json(src, size, "manifest")
             reader.drain()
             _manifest_check(manifest, header, hashes)
-            return _Unpacked(header, manifest, len(hashes))
+            return Unpacked(header, manifest, len(hashes))
         if name in hashes or name == archive.HEADER_NAME:
             raise BackupIntegrityError("the backup holds the same file twice")
         hashes[name] = (size, archive.copy_member(src, size, _destination(staging, name)))
@@ -282,7 +290,7 @@ def _staged_verify(
     staging: Path,
     secret: str,
     pg: snapshot.PgTarget | None,
-    unpacked: _Unpacked,
+    unpacked: Unpacked,
     external_head: str | None,
     report: RestoreReport,
 ) -> None:
@@ -334,7 +342,7 @@ def restore(
     pg_restore_path: list[str] = []
     on_header = _header_check(pg, pg_restore_path)
     try:
-        unpacked = archive.read_sealed(backup, secret, lambda r: _unpack(r, staging, on_header))
+        unpacked = archive.read_sealed(backup, secret, lambda r: members_unpack(r, staging, on_header))
         report.backup_id = str(unpacked.header.get("id"))
         report.db_kind = str(unpacked.header.get("db_kind"))
         report.files = unpacked.files

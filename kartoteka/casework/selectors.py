@@ -175,7 +175,10 @@ def _paginate[M: Model, T](
 # --- sources --------------------------------------------------------------------------------------------
 
 
-def _source_views(user: User, rows: list[Source]) -> list[SourceView]:
+def source_views(*, user: User, rows: list[Source]) -> list[SourceView]:
+    """Views of ``rows``, in their order, for ``user``. The rows must already have come through the gate
+    (:func:`access.source_list_for_user`): this does not ask it again. Sealed fields are opened, in one
+    batch, only for a user with identity rights."""
     opened = _opened(user, "casework.source", rows, ("label", "contact"))
     return [
         SourceView(
@@ -194,7 +197,7 @@ def _source_views(user: User, rows: list[Source]) -> list[SourceView]:
 
 
 def source_get(*, user: User, id: uuid.UUID | str) -> SourceView:
-    return _source_views(user, [access.source_get_for_user(user, id)])[0]
+    return source_views(user=user, rows=[access.source_get_for_user(user, id)])[0]
 
 
 def source_list(
@@ -203,13 +206,18 @@ def source_list(
     qs = access.source_list_for_user(user)
     if kind is not None:
         qs = qs.filter(kind=kind)
-    return _paginate(qs.order_by("-created_at", "id"), page, per_page, lambda rows: _source_views(user, rows))
+    return _paginate(
+        qs.order_by("-created_at", "id"), page, per_page, lambda rows: source_views(user=user, rows=rows)
+    )
 
 
 # --- incidents ------------------------------------------------------------------------------------------
 
 
-def _incident_views(user: User, rows: list[Incident]) -> list[IncidentView]:
+def incident_views(*, user: User, rows: list[Incident]) -> list[IncidentView]:
+    """Views of ``rows``, in their order, for ``user``. The rows must already have come through the gate
+    (:func:`access.incident_list_for_user`): this does not ask it again. Sealed fields are opened, in one
+    batch, only for a user with identity rights."""
     opened = _opened(user, "casework.incident", rows, ("description", "officials"))
     ids = [i.id for i in rows]
     categories: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
@@ -261,7 +269,7 @@ def _incident_views(user: User, rows: list[Incident]) -> list[IncidentView]:
 
 
 def incident_get(*, user: User, id: uuid.UUID | str) -> IncidentView:
-    return _incident_views(user, [access.incident_get_for_user(user, id)])[0]
+    return incident_views(user=user, rows=[access.incident_get_for_user(user, id)])[0]
 
 
 def incident_list(
@@ -292,7 +300,7 @@ def incident_list(
     if verification is not None:
         qs = qs.filter(verification=verification)
     ordered = qs.order_by(F("date_start").desc(nulls_last=True), "-created_at", "id")
-    return _paginate(ordered, page, per_page, lambda rows: _incident_views(user, rows))
+    return _paginate(ordered, page, per_page, lambda rows: incident_views(user=user, rows=rows))
 
 
 # --- visits ---------------------------------------------------------------------------------------------
@@ -324,7 +332,10 @@ def visit_list(
 # --- cases ----------------------------------------------------------------------------------------------
 
 
-def _case_views(user: User, rows: list[Case]) -> list[CaseView]:
+def case_views(*, user: User, rows: list[Case]) -> list[CaseView]:
+    """Views of ``rows``, in their order, for ``user``. The rows must already have come through the gate
+    (:func:`access.case_list_for_user`): this does not ask it again. Sealed fields are opened, in one
+    batch, only for a user with identity rights."""
     opened = _opened(user, "casework.case", rows, ("notes",))
     return [
         CaseView(
@@ -341,7 +352,7 @@ def _case_views(user: User, rows: list[Case]) -> list[CaseView]:
 
 
 def case_get(*, user: User, id: uuid.UUID | str) -> CaseView:
-    return _case_views(user, [access.case_get_for_user(user, id)])[0]
+    return case_views(user=user, rows=[access.case_get_for_user(user, id)])[0]
 
 
 def case_list(
@@ -352,7 +363,7 @@ def case_list(
     if not include_closed:
         qs = qs.exclude(status="closed")
     ordered = qs.order_by(F("deadline").asc(nulls_last=True), "created_at", "id")
-    return _paginate(ordered, page, per_page, lambda rows: _case_views(user, rows))
+    return _paginate(ordered, page, per_page, lambda rows: case_views(user=user, rows=rows))
 
 
 # --- promises and deliveries ----------------------------------------------------------------------------

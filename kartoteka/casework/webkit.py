@@ -178,12 +178,12 @@ def sources_by_ids(user: User, ids: Iterable[uuid.UUID | None]) -> list[selector
     rows: list[Source] = list(
         access.source_list_for_user(user).filter(id__in=wanted).order_by("-created_at", "id")
     )
-    return selectors._source_views(user, rows)
+    return selectors.source_views(user=user, rows=rows)
 
 
 def incidents_of(user: User, rows: Sequence[Incident]) -> list[selectors.IncidentView]:
-    return selectors._incident_views(user, list(rows))
+    return selectors.incident_views(user=user, rows=list(rows))
 
 
 def cases_of(user: User, rows: Sequence[Case]) -> list[selectors.CaseView]:
-    return selectors._case_views(user, list(rows))
+    return selectors.case_views(user=user, rows=list(rows))

@@ -574,6 +574,9 @@ _INCIDENT_TEXTS: dict[str, tuple[str, ...]] = {
 _OFFICIAL_SURNAMES = ("Орлов", "Гришин", "Данилов", "Ершов", "Кравцов", "Лосев", "Рыбаков", "Тихонов")
 
 
+type _AddIncident = Callable[[FacilityView, PartialDate, tuple[str, ...], tuple[str, ...]], None]
+
+
 def _incident_plans(
     rng: random.Random,
     facilities: Sequence[FacilityView],
@@ -588,94 +591,143 @@ def _incident_plans(
     plans: list[IncidentPlan] = []
 
     def add(f: FacilityView, when: PartialDate, categories: tuple[str, ...], roles: tuple[str, ...]) -> None:
-        rows = at.get(f.key, [])
-        victims = (
-            tuple(rng.sample(rows, k=min(len(rows), rng.randint(1, 3))))
-            if rows and rng.random() < 0.5
-            else ()
-        )
-        count = None if victims else rng.randint(2, 60)
-        officials: tuple[str, ...] = ()
-        if rng.random() < 0.2:
-            initials = f"{rng.choice('АВДЕКМНОПС')}. {rng.choice('АВГДИНПС')}."
-            officials = (f"[демо] {rng.choice(_OFFICIAL_SURNAMES)} {initials}, начальник отряда",)
-        text = " ".join(rng.choice(_INCIDENT_TEXTS[c]) for c in categories)
-        verification = rng.choices(
-            ("unverified", "corroborated", "verified", "disputed"), weights=(50, 25, 15, 10)
-        )[0]
-        sources = tuple(sorted(rng.sample(range(sources_per_team), k=rng.randint(1, 2))))
         plans.append(
-            IncidentPlan(
-                team_of(f.region_code),
-                f.key,
+            _incident_plan(
+                rng,
+                f,
                 when,
                 categories,
-                tuple(sorted(victims)),
-                count,
                 roles,
-                officials,
-                text,
-                verification,
-                sources,
+                held=at.get(f.key, []),
+                team=team_of(f.region_code),
+                sources_per_team=sources_per_team,
             )
         )
 
     for visit in visits:
-        f = next(x for x in facilities if x.key == visit.facility_key)
-        if rng.random() < 0.5:
-            # Pressure clusters around recruiters' visits: parcels and calls cut, refusers threatened.
-            when = visit.when + timedelta(days=rng.randint(-10, 10))
-            pressure = rng.choice(
-                (
-                    ("parcels_blocked", "family_contact_cut"),
-                    ("recruitment_pressure",),
-                    ("recruitment_pressure", "threat_new_charges"),
-                    ("parcels_blocked",),
-                )
+        _pressure_around_visit(rng, visit, facilities, add)
+    for f in facilities:
+        _incidents_at(rng, f, add)
+    return plans
+
+
+def _incident_plan(
+    rng: random.Random,
+    f: FacilityView,
+    when: PartialDate,
+    categories: tuple[str, ...],
+    roles: tuple[str, ...],
+    *,
+    held: list[int],
+    team: int,
+    sources_per_team: int,
+) -> IncidentPlan:
+    """One incident at ``f``: named victims among the persons ``held`` there (rows) or only a head count,
+    sometimes a named official, a description per category, a verification level and its sources."""
+    victims = (
+        tuple(rng.sample(held, k=min(len(held), rng.randint(1, 3)))) if held and rng.random() < 0.5 else ()
+    )
+    count = None if victims else rng.randint(2, 60)
+    officials: tuple[str, ...] = ()
+    if rng.random() < 0.2:
+        initials = f"{rng.choice('АВДЕКМНОПС')}. {rng.choice('АВГДИНПС')}."
+        officials = (f"[демо] {rng.choice(_OFFICIAL_SURNAMES)} {initials}, начальник отряда",)
+    text = " ".join(rng.choice(_INCIDENT_TEXTS[c]) for c in categories)
+    verification = rng.choices(
+        ("unverified", "corroborated", "verified", "disputed"), weights=(50, 25, 15, 10)
+    )[0]
+    sources = tuple(sorted(rng.sample(range(sources_per_team), k=rng.randint(1, 2))))
+    return IncidentPlan(
+        team,
+        f.key,
+        when,
+        categories,
+        tuple(sorted(victims)),
+        count,
+        roles,
+        officials,
+        text,
+        verification,
+        sources,
+    )
+
+
+def _pressure_around_visit(
+    rng: random.Random, visit: VisitPlan, facilities: Sequence[FacilityView], add: _AddIncident
+) -> None:
+    """Every other recruiter's visit: pressure at its facility within ten days of it."""
+    f = next(x for x in facilities if x.key == visit.facility_key)
+    if rng.random() < 0.5:
+        # Pressure clusters around recruiters' visits: parcels and calls cut, refusers threatened.
+        when = visit.when + timedelta(days=rng.randint(-10, 10))
+        pressure = rng.choice(
+            (
+                ("parcels_blocked", "family_contact_cut"),
+                ("recruitment_pressure",),
+                ("recruitment_pressure", "threat_new_charges"),
+                ("parcels_blocked",),
             )
-            role = "recruiter_wagner" if visit.recruiter == "wagner" else "recruiter_mod"
+        )
+        role = "recruiter_wagner" if visit.recruiter == "wagner" else "recruiter_mod"
+        add(
+            f,
+            _day(min(when, DEMO_END)),
+            pressure,
+            ("colony_staff", role) if "recruitment_pressure" in pressure else ("colony_staff",),
+        )
+
+
+def _incidents_at(rng: random.Random, f: FacilityView, add: _AddIncident) -> None:
+    """A facility's own incidents: cold winters, warm clothes taken in autumn, and a few others."""
+    for winter in (2022, 2023, 2024):
+        if f.type != "СИЗО" and rng.random() < 0.3:
+            # Heating goes off in the cold months: December to February.
+            month = rng.choice((12, 1, 2))
+            year = winter if month == 12 else winter + 1
+            add(f, PartialDate.of(year, month), ("heating_cut",), ("colony_head",))
+        if rng.random() < 0.2:
             add(
                 f,
-                _day(min(when, DEMO_END)),
-                pressure,
-                ("colony_staff", role) if "recruitment_pressure" in pressure else ("colony_staff",),
+                PartialDate.of(winter, rng.choice((10, 11))),
+                ("warm_clothes_confiscated",),
+                ("colony_staff",),
             )
-    for f in facilities:
-        for winter in (2022, 2023, 2024):
-            if f.type != "СИЗО" and rng.random() < 0.3:
-                # Heating goes off in the cold months: December to February.
-                month = rng.choice((12, 1, 2))
-                year = winter if month == 12 else winter + 1
-                add(f, PartialDate.of(year, month), ("heating_cut",), ("colony_head",))
-            if rng.random() < 0.2:
-                add(
-                    f,
-                    PartialDate.of(winter, rng.choice((10, 11))),
-                    ("warm_clothes_confiscated",),
-                    ("colony_staff",),
-                )
-        for _ in range(rng.randint(0, 3)):
-            category = rng.choice(
-                (
-                    "beating",
-                    "punishment_cell",
-                    "lawyer_contact_denied",
-                    "medical_care_denied",
-                    "deception_by_officials",
-                    "forced_to_sign",
-                    "food_water_deprived",
-                    "threat_extremism_charges",
-                )
+    for _ in range(rng.randint(0, 3)):
+        category = rng.choice(
+            (
+                "beating",
+                "punishment_cell",
+                "lawyer_contact_denied",
+                "medical_care_denied",
+                "deception_by_officials",
+                "forced_to_sign",
+                "food_water_deprived",
+                "threat_extremism_charges",
             )
-            role = {"beating": "fsin_special_forces", "deception_by_officials": "investigator"}.get(
-                category, "colony_staff"
-            )
-            add(f, _day(_between(rng, date(2022, 7, 1), DEMO_END)), (category,), (role,))
-    return plans
+        )
+        role = {"beating": "fsin_special_forces", "deception_by_officials": "investigator"}.get(
+            category, "colony_staff"
+        )
+        add(f, _day(_between(rng, date(2022, 7, 1), DEMO_END)), (category,), (role,))
 
 
 def _weighted(rng: random.Random, pairs: Sequence[tuple[str, int]]) -> str:
     return rng.choices([k for k, _ in pairs], weights=[w for _, w in pairs])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Planning:
+    """What every person's plan draws on: the facilities, the visits, and the choices fixed per plan."""
+
+    facilities: Sequence[FacilityView]
+    visits: Sequence[VisitPlan]
+    visits_of: dict[tuple[str, str], list[int]]  # (facility key, recruiter) -> indexes into visits
+    colonies: list[FacilityView]  # where some recruiter visited
+    jails: list[FacilityView]  # where pre-trial contracts were offered
+    home_regions: list[str]
+    team_of: Callable[[str], int]
+    sources_per_team: int
+    diminutives: dict[str, tuple[str, ...]]
 
 
 def plan_build(
@@ -695,81 +747,104 @@ def plan_build(
     visits_of: dict[tuple[str, str], list[int]] = {}
     for i, v in enumerate(visits):
         visits_of.setdefault((v.facility_key, v.recruiter), []).append(i)
-    colonies = [
-        f
-        for f in facilities
-        if any((f.key, r) in visits_of for r in ("wagner", "mod_storm_z", "mod_storm_v"))
-    ]
-    jails = [f for f in facilities if (f.key, "pretrial_contract") in visits_of]
-    home_regions = sorted(district_of)
-    people_plans: list[PersonPlan] = []
+    planning = _Planning(
+        facilities=facilities,
+        visits=visits,
+        visits_of=visits_of,
+        colonies=[
+            f
+            for f in facilities
+            if any((f.key, r) in visits_of for r in ("wagner", "mod_storm_z", "mod_storm_v"))
+        ],
+        jails=[f for f in facilities if (f.key, "pretrial_contract") in visits_of],
+        home_regions=sorted(district_of),
+        team_of=team_of,
+        sources_per_team=sources_per_team,
+        diminutives=diminutives,
+    )
     used: set[str] = set()
-    for row in range(persons):
-        fate = _weighted(rng, (*_RECRUITER_WEIGHTS, ("", _NOT_RECRUITED)))
-        sex = "f" if fate in ("", "mod_storm_v") and rng.random() < 0.06 else "m"
-        while True:
-            given = rng.choice(_MALE_GIVEN if sex == "m" else _FEMALE_GIVEN)
-            father = rng.choice(sorted(_PATRONYMICS))
-            patronymic = _PATRONYMICS[father][0 if sex == "m" else 1]
-            stem = rng.choice(_SURNAMES)
-            surname = stem if sex == "m" else feminine(stem)
-            if f"{surname} {given} {patronymic}" not in used:
-                break
-        used.add(f"{surname} {given} {patronymic}")
-        pool = jails if fate == "pretrial_contract" else (colonies if fate else list(facilities))
-        facility = rng.choice(pool)
-        p = PersonPlan(
-            row=row,
-            team=team_of(facility.region_code),
-            surname=surname,
-            given=given,
-            patronymic=patronymic,
-            sex=sex,
-            full_name="",
-            aliases=(),
-            birth=_birth(rng),
-            home_region=facility.region_code if rng.random() < 0.7 else rng.choice(home_regions),
-            facility_key=facility.key,
-            articles=(_weighted(rng, _ARTICLES),)
-            + ((_weighted(rng, _ARTICLES),) if rng.random() < 0.2 else ()),
-            sentence_months=None if fate == "pretrial_contract" else rng.randint(24, 240),
-            notes="[демо] сведения из списка родственников" if rng.random() < 0.3 else "",
-            source=rng.randrange(sources_per_team),
-            status="in_custody",
-        )
-        p.full_name = _name_spelling(rng, p)
-        p.aliases = _aliases(rng, p, diminutives)
-        if fate:
-            wave = WAVES[fate]
-            p.wave = fate
-            p.visit = rng.choice(visits_of[(facility.key, fate)])
-            p.signed = _signed(rng, wave, visits[p.visit].when)
-            p.legal_status = (
-                rng.choice(("accused", "suspect")) if fate == "pretrial_contract" else "convicted"
-            )
-            signed_day = p.signed.earliest() or wave.start
-            served_until = _fate(rng, p, wave, signed_day)
-            _promises(rng, p, wave, signed_day, served_until)
-            trouble = p.status in ("killed", "missing", "reimprisoned") or (
-                fate == "mod_storm_z" and p.status == "returned"
-            )
-            p.dossier = rng.random() < (DOSSIER_SHARE_TROUBLE if trouble else DOSSIER_SHARE)
-            if p.dossier and p.status in ("killed", "missing", "wounded") and rng.random() < 0.5:
-                deadline = DEMO_END + timedelta(days=rng.randint(7, 120))
-                notes = {
-                    "killed": "[демо] добиться выплаты компенсации семье",
-                    "missing": "[демо] запросы о судьбе пропавшего",
-                    "wounded": "[демо] выплата за ранение и лечение",
-                }[p.status]
-                p.case = (deadline, rng.choice(("open", "open", "on_hold")), notes)
-        if rng.random() < 0.08:
-            spelling = _name_spelling(rng, p)
-            p.second_record = (spelling, (), rng.randrange(sources_per_team))
-        people_plans.append(p)
+    people_plans = [_person_plan(rng, row, planning, used) for row in range(persons)]
     incidents = _incident_plans(rng, facilities, visits, people_plans, team_of, sources_per_team)
     with_cases = [p.row for p in people_plans if p.case is not None]
     lawyer_cases = sorted(rng.sample(with_cases, k=min(3, len(with_cases))))
     return DemoPlan(seed, sources, visits, people_plans, incidents, lawyer_cases)
+
+
+def _unique_name(rng: random.Random, sex: str, used: set[str]) -> tuple[str, str, str]:
+    """Surname, given name and patronymic no earlier person of the plan has; added to ``used``."""
+    while True:
+        given = rng.choice(_MALE_GIVEN if sex == "m" else _FEMALE_GIVEN)
+        father = rng.choice(sorted(_PATRONYMICS))
+        patronymic = _PATRONYMICS[father][0 if sex == "m" else 1]
+        stem = rng.choice(_SURNAMES)
+        surname = stem if sex == "m" else feminine(stem)
+        if f"{surname} {given} {patronymic}" not in used:
+            break
+    used.add(f"{surname} {given} {patronymic}")
+    return surname, given, patronymic
+
+
+def _person_plan(rng: random.Random, row: int, planning: _Planning, used: set[str]) -> PersonPlan:
+    """One person: who they are, where they are held and, if recruited, by whom and what became of them."""
+    fate = _weighted(rng, (*_RECRUITER_WEIGHTS, ("", _NOT_RECRUITED)))
+    sex = "f" if fate in ("", "mod_storm_v") and rng.random() < 0.06 else "m"
+    surname, given, patronymic = _unique_name(rng, sex, used)
+    held = planning.colonies if fate else list(planning.facilities)
+    pool = planning.jails if fate == "pretrial_contract" else held
+    facility = rng.choice(pool)
+    p = PersonPlan(
+        row=row,
+        team=planning.team_of(facility.region_code),
+        surname=surname,
+        given=given,
+        patronymic=patronymic,
+        sex=sex,
+        full_name="",
+        aliases=(),
+        birth=_birth(rng),
+        home_region=facility.region_code if rng.random() < 0.7 else rng.choice(planning.home_regions),
+        facility_key=facility.key,
+        articles=(_weighted(rng, _ARTICLES),) + ((_weighted(rng, _ARTICLES),) if rng.random() < 0.2 else ()),
+        sentence_months=None if fate == "pretrial_contract" else rng.randint(24, 240),
+        notes="[демо] сведения из списка родственников" if rng.random() < 0.3 else "",
+        source=rng.randrange(planning.sources_per_team),
+        status="in_custody",
+    )
+    p.full_name = _name_spelling(rng, p)
+    p.aliases = _aliases(rng, p, planning.diminutives)
+    if fate:
+        _recruitment_plan(rng, p, fate, facility, planning)
+    if rng.random() < 0.08:
+        spelling = _name_spelling(rng, p)
+        p.second_record = (spelling, (), rng.randrange(planning.sources_per_team))
+    return p
+
+
+def _recruitment_plan(
+    rng: random.Random, p: PersonPlan, fate: str, facility: FacilityView, planning: _Planning
+) -> None:
+    """Fill in ``p``'s recruitment: the visit and signing, what became of them (status, history, promises),
+    and whether a team keeps a dossier, with a case for the worst outcomes."""
+    wave = WAVES[fate]
+    p.wave = fate
+    p.visit = rng.choice(planning.visits_of[(facility.key, fate)])
+    p.signed = _signed(rng, wave, planning.visits[p.visit].when)
+    p.legal_status = rng.choice(("accused", "suspect")) if fate == "pretrial_contract" else "convicted"
+    signed_day = p.signed.earliest() or wave.start
+    served_until = _fate(rng, p, wave, signed_day)
+    _promises(rng, p, wave, signed_day, served_until)
+    trouble = p.status in ("killed", "missing", "reimprisoned") or (
+        fate == "mod_storm_z" and p.status == "returned"
+    )
+    p.dossier = rng.random() < (DOSSIER_SHARE_TROUBLE if trouble else DOSSIER_SHARE)
+    if p.dossier and p.status in ("killed", "missing", "wounded") and rng.random() < 0.5:
+        deadline = DEMO_END + timedelta(days=rng.randint(7, 120))
+        notes = {
+            "killed": "[демо] добиться выплаты компенсации семье",
+            "missing": "[демо] запросы о судьбе пропавшего",
+            "wounded": "[демо] выплата за ранение и лечение",
+        }[p.status]
+        p.case = (deadline, rng.choice(("open", "open", "on_hold")), notes)
 
 
 # --- writing it --------------------------------------------------------------------------------------------
@@ -948,6 +1023,15 @@ def demo_loaded() -> bool:
     return Team.objects.filter(name__in=TEAM_NAMES).exists()
 
 
+@dataclass(frozen=True, slots=True)
+class _Writers:
+    """Who writes the demo: its teams, its users, and per team the user who acts for it."""
+
+    teams: list[Team]
+    users: dict[str, User]
+    actors: list[User]  # by team index
+
+
 def demo_load(
     *, persons: int = 2000, seed: int = 0, progress: Callable[[int, int], None] | None = None
 ) -> DemoSummary:
@@ -965,7 +1049,18 @@ def demo_load(
     plan = plan_build(persons=persons, seed=seed, facilities=facilities, district_of=region_districts())
     facility_ids = {f.key: f.id for f in facilities}
     password = demo_password(seed)
+    writers = _writers_create(password)
+    source_ids = _sources_and_visits_create(plan, writers, facility_ids)
+    tag = origin_file(seed)
+    _persons_create(plan, writers, facility_ids, source_ids, tag)
+    by_row = _persons_by_row(tag)
+    counts = _Counts(records=len(by_row))
+    case_ids = _casework_create(plan, writers, by_row, facility_ids, source_ids, counts, progress)
+    _incidents_and_shares_create(plan, writers, by_row, facility_ids, source_ids, case_ids, counts)
+    return _summary(plan, seed, password, writers, by_row, counts)
 
+
+def _writers_create(password: str) -> _Writers:
     with transaction.atomic():
         teams = [accounts.team_create(actor=None, name=name) for name in TEAM_NAMES]
         users = {
@@ -974,8 +1069,14 @@ def demo_load(
             )
             for username, role, team_ix in USERS
         }
-    actors = [users[name] for name in _TEAM_ACTORS]
+    return _Writers(teams, users, [users[name] for name in _TEAM_ACTORS])
 
+
+def _sources_and_visits_create(
+    plan: DemoPlan, writers: _Writers, facility_ids: dict[str, uuid.UUID]
+) -> list[list[uuid.UUID]]:
+    """The sources and recruiters' visits; returns each team's source ids, in plan order."""
+    teams, actors = writers.teams, writers.actors
     source_ids: list[list[uuid.UUID]] = [[] for _ in teams]
     with transaction.atomic():
         for s in plan.sources:
@@ -999,10 +1100,18 @@ def demo_load(
                 date=_day(v.when),
                 source_id=source_ids[v.team][0],
             )
+    return source_ids
 
-    tag = origin_file(seed)
-    total = len(plan.persons)
-    for t, team in enumerate(teams):
+
+def _persons_create(
+    plan: DemoPlan,
+    writers: _Writers,
+    facility_ids: dict[str, uuid.UUID],
+    source_ids: list[list[uuid.UUID]],
+    tag: str,
+) -> None:
+    """Every person's first record, per team through the bulk import path, tagged with ``tag``."""
+    for t, team in enumerate(writers.teams):
         rows = [
             people.PersonInput(
                 full_name=p.full_name,
@@ -1024,11 +1133,22 @@ def demo_load(
             if p.team == t
         ]
         if rows:
-            people.person_bulk_create(actor=actors[t], team=team, rows=rows)
-    by_row = _persons_by_row(tag)
-    counts = _Counts(records=len(by_row))
+            people.person_bulk_create(actor=writers.actors[t], team=team, rows=rows)
+
+
+def _casework_create(
+    plan: DemoPlan,
+    writers: _Writers,
+    by_row: dict[int, Person],
+    facility_ids: dict[str, uuid.UUID],
+    source_ids: list[list[uuid.UUID]],
+    counts: _Counts,
+    progress: Callable[[int, int], None] | None,
+) -> dict[int, uuid.UUID]:
+    """Each person's casework, CHUNK persons per transaction; returns the ids of the cases opened, by row."""
+    teams, actors = writers.teams, writers.actors
+    total = len(plan.persons)
     case_ids: dict[int, uuid.UUID] = {}
-    done = 0
     for start in range(0, total, CHUNK):
         with transaction.atomic():
             for p in plan.persons[start : start + CHUNK]:
@@ -1037,10 +1157,22 @@ def demo_load(
                 )
                 if case_id is not None:
                     case_ids[p.row] = case_id
-        done = min(total, start + CHUNK)
         if progress is not None:
-            progress(done, total)
+            progress(min(total, start + CHUNK), total)
+    return case_ids
 
+
+def _incidents_and_shares_create(
+    plan: DemoPlan,
+    writers: _Writers,
+    by_row: dict[int, Person],
+    facility_ids: dict[str, uuid.UUID],
+    source_ids: list[list[uuid.UUID]],
+    case_ids: dict[int, uuid.UUID],
+    counts: _Counts,
+) -> None:
+    """The incidents, and the few cases shared with the demo lawyer (who belongs to no team)."""
+    teams, actors = writers.teams, writers.actors
     with transaction.atomic():
         for i in plan.incidents:
             casework.incident_create(
@@ -1061,15 +1193,22 @@ def demo_load(
         for row in plan.lawyer_cases:
             p = plan.persons[row]
             accounts.share_grant(
-                actor=actors[p.team], object_type="case", object_id=case_ids[row], user=users["demo-lawyer"]
+                actor=actors[p.team],
+                object_type="case",
+                object_id=case_ids[row],
+                user=writers.users["demo-lawyer"],
             )
             counts.shares += 1
 
+
+def _summary(
+    plan: DemoPlan, seed: int, password: str, writers: _Writers, by_row: dict[int, Person], counts: _Counts
+) -> DemoSummary:
     return DemoSummary(
         seed=seed,
         password=password,
         usernames=tuple((u, str(r)) for u, r, _ in USERS),
-        teams=len(teams),
+        teams=len(writers.teams),
         sources=len(plan.sources),
         visits=len(plan.visits),
         persons=len(by_row),

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtri  # type: ignore[import-untyped, unused-ignore]
-from scipy.stats import rankdata  # type: ignore[import-untyped, unused-ignore]
+from scipy.special import ndtri
+from scipy.stats import rankdata
 
 from kartoteka.estimation.tables import CaptureTable, Estimate
 

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import statsmodels.api as sm  # type: ignore[import-untyped, unused-ignore]
-from scipy.optimize import brentq  # type: ignore[import-untyped, unused-ignore]
+import statsmodels.api as sm
+from scipy.optimize import brentq
 
 from kartoteka.estimation.tables import CaptureTable, Estimate, IntArray, check_same_population
 from kartoteka.estimation.twolist import Z95

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.stats import chi2  # type: ignore[import-untyped, unused-ignore]
+from scipy.stats import chi2
 
 from kartoteka.estimation import lcmcr, loglinear, twolist
 from kartoteka.estimation.tables import CaptureTable, Estimate, check_same_population

@@ -21,7 +21,8 @@ IntArray = npt.NDArray[np.int64]
 
 
 class TableError(ValueError):
-    """A capture-history table that cannot be built; the message names the row and column at fault."""
+    """A capture-history table that cannot be built; the message names the row and column at fault and what
+    was expected there, never the cell's content (a pasted table can hold anything, names included)."""
 
 
 class PopulationMismatchError(TableError):
@@ -196,14 +197,23 @@ def tables_by_stratum(
     return {s: table_from_links(rs, lists=lists, stratum=s) for s, rs in sorted(grouped.items())}
 
 
-def _parse_int(text: str, *, row: int, column: str, allowed: tuple[int, ...] | None = None) -> int:
-    value = text.strip()
+def _parse_flag(text: str, *, row: int, column: str) -> int:
+    """A list column's cell: 1 when the person is on that list, 0 when not."""
     try:
-        number = int(value)
+        flag = int(text.strip())
     except ValueError:
-        raise TableError(f"row {row}, column {column!r}: expected an integer, got {value!r}") from None
-    if allowed is not None and number not in allowed:
-        raise TableError(f"row {row}, column {column!r}: expected 0 or 1, got {value!r}")
+        flag = -1
+    if flag not in (0, 1):
+        raise TableError(f"row {row}, column {column!r}: expected 0 or 1 (on that list or not)")
+    return flag
+
+
+def _parse_count(text: str, *, row: int, column: str) -> int:
+    """The count column's cell: how many people share the row's history."""
+    try:
+        number = int(text.strip())
+    except ValueError:
+        raise TableError(f"row {row}, column {column!r}: expected a whole number of people") from None
     if number < 0:
         raise TableError(f"row {row}, column {column!r}: a count cannot be negative")
     return number
@@ -224,9 +234,12 @@ def _csv_strata(text: str) -> tuple[list[str], dict[str, dict[tuple[int, ...], i
     blank = [i + 1 for i, h in enumerate(header) if not h]
     if blank:
         raise TableError(f"row 1, column {blank[0]}: empty column name")
-    duplicates = sorted({h for h in header if header.count(h) > 1})
-    if duplicates:
-        raise TableError(f"row 1: repeated column name {duplicates[0]!r}")
+    repeated = next((i for i, h in enumerate(header) if h in header[:i]), None)
+    if repeated is not None:
+        first = header.index(header[repeated])
+        raise TableError(
+            f"row 1, column {repeated + 1}: repeated column name (the same as column {first + 1})"
+        )
     lists = [h for h in header if h not in ("count", STRATUM_COLUMN)]
     count_at = header.index("count")
     stratum_at = header.index(STRATUM_COLUMN) if STRATUM_COLUMN in header else None
@@ -237,11 +250,11 @@ def _csv_strata(text: str) -> tuple[list[str], dict[str, dict[tuple[int, ...], i
         if len(raw) != len(header):
             raise TableError(f"row {row_number}: {len(raw)} cells, the header has {len(header)}")
         history = tuple(
-            _parse_int(raw[i], row=row_number, column=name, allowed=(0, 1))
+            _parse_flag(raw[i], row=row_number, column=name)
             for i, name in enumerate(header)
             if i not in (count_at, stratum_at)
         )
-        count = _parse_int(raw[count_at], row=row_number, column="count")
+        count = _parse_count(raw[count_at], row=row_number, column="count")
         stratum = raw[stratum_at].strip() if stratum_at is not None else ""
         if stratum_at is not None and not stratum:
             raise TableError(f"row {row_number}, column {STRATUM_COLUMN!r}: empty stratum")

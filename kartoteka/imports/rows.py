@@ -125,7 +125,9 @@ _DMY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 _NAME_OK = re.compile(r"^[^\W\d_]+(?:[\s.'’`\-()«»\"]+[^\W\d_]*)*$")
 
 
-def _text(cell: Cell) -> str:
+def cell_text(cell: Cell) -> str:
+    """A cell as the text a reader sees: trimmed and NFC-normalised, empty for an empty cell, a date (or a
+    date-time's day) in ISO 8601, a whole-number float (as spreadsheets store integers) without ``.0``."""
     if type(cell) is str:
         s = cell.strip()
         return s if s.isascii() or unicodedata.is_normalized("NFC", s) else unicodedata.normalize("NFC", s)
@@ -205,7 +207,7 @@ class RowParser:
         row = list(cells)
         if self.pad:
             # XLSX readers drop or add trailing empty cells at will; in a CSV a short row is a shifted one.
-            while len(row) > self.width and _text(row[-1]) == "":
+            while len(row) > self.width and cell_text(row[-1]) == "":
                 row.pop()
             row += [None] * (self.width - len(row))
         if len(row) != self.width:
@@ -220,7 +222,7 @@ class RowParser:
             header = self.headers[index]
             if not self._cell_ok(out, header, cell):
                 continue
-            parts[field_name] = _text(cell)
+            parts[field_name] = cell_text(cell)
             raw[field_name] = cell
         if out.problems:
             return out
@@ -245,7 +247,7 @@ class RowParser:
         if isinstance(cell, float) and not math.isfinite(cell):
             out.problems.append(Problem(header, "number_invalid"))
             return False
-        text = _text(cell)
+        text = cell_text(cell)
         if text in _EXCEL_ERRORS:
             out.problems.append(Problem(header, "excel_error"))
             return False

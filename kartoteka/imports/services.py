@@ -391,7 +391,7 @@ def _media_to_vault(actor: User, rows: list[_Row], media: dict[str, Path] | None
                     row.parsed.flags.append("attachment_missing")
                 continue
             with found.open("rb") as handle:
-                manifest = vault.vault_ingest(_vault_root(), sealing.client(), handle, actor=str(actor.id))
+                manifest = vault.vault_ingest(vault_root(), sealing.client(), handle, actor=str(actor.id))
             row.vault_items.append(manifest.item_id)
 
 
@@ -452,14 +452,18 @@ def _commit(
 # --- the run ------------------------------------------------------------------------------------------------
 
 
-def _vault_root() -> Path:
+def vault_root() -> Path:
+    """The evidence vault every import keeps its received files in."""
     return Path(settings.EVIDENCE_DIR) / "vault"
 
 
-def _run_start(
+def run_start(
     *, actor: User, team: Team, sha: str, kind: str, fields: dict[str, str], meta: dict[str, object],
     source_kind: str, label: str,
 ) -> ImportRun:  # fmt: skip
+    """The import run of the file whose SHA-256 is ``sha``: the earlier run when the file was seen before
+    (a resumed import), refused if that run belongs to another team or kind or read the file with another
+    mapping; otherwise a new run, with the Source its rows will cite, audited."""
     run = ImportRun.objects.filter(file_sha256=sha).first()
     if run is not None:
         if run.team_id != team.id or run.kind != kind:
@@ -487,7 +491,7 @@ def original_to_vault(*, actor: User, run: ImportRun, path: readers.Input) -> st
     if run.vault_item:
         return run.vault_item
     with path.open("rb") as handle:
-        manifest = vault.vault_ingest(_vault_root(), sealing.client(), handle, actor=str(actor.id))
+        manifest = vault.vault_ingest(vault_root(), sealing.client(), handle, actor=str(actor.id))
     with transaction.atomic():
         ImportRun.objects.filter(pk=run.pk).update(vault_item=manifest.item_id)
         entry_append(
@@ -611,7 +615,7 @@ def _real(
     kind: str,
     media: Path | None,
 ) -> None:
-    run = _run_start(
+    run = run_start(
         actor=actor,
         team=team,
         sha=report.file_sha256,

@@ -32,10 +32,10 @@ from kartoteka.core.fields import new_id
 from kartoteka.imports.models import ImportRun, Testimony
 from kartoteka.imports.services import (
     ImportRefused,
-    _run_start,
-    _vault_root,
     file_sha256,
     original_to_vault,
+    run_start,
+    vault_root,
 )
 from kartoteka.lib import vault
 
@@ -186,7 +186,7 @@ def telegram_import(
             report.attachments += sum(1 for x in m.media if _attachment(root, x) is not None)
         return report
     sha = file_sha256(result)
-    run = _run_start(
+    run = run_start(
         actor=actor, team=team, sha=sha, kind="telegram", fields={}, meta={"participants": {}},
         source_kind=source_kind, label=f"Telegram: {result.parent.name}",
     )  # fmt: skip
@@ -232,7 +232,7 @@ def _batch(
                 with found.open("rb") as handle:
                     items.append(
                         vault.vault_ingest(
-                            _vault_root(), sealing.client(), handle, actor=str(actor.id)
+                            vault_root(), sealing.client(), handle, actor=str(actor.id)
                         ).item_id
                     )
         attachments.append(items)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
-from scipy.optimize import linprog  # type: ignore[import-untyped, unused-ignore]
+from scipy.optimize import linprog
 
 TOTAL = "Σ"
 """Label standing for a total in an audit key: (row, TOTAL), (TOTAL, col), (TOTAL, TOTAL)."""

@@ -145,7 +145,7 @@ def prepare_records(records: Iterable[OpenedRecord]) -> pd.DataFrame:
 
 
 def _arrow(name: str, values: list[object]) -> pd.Series:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     kind = (
         pa.int32()

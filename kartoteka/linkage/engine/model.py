@@ -141,10 +141,36 @@ def _priors(levels: list[dict[str, Any]], m: Sequence[float], u: Sequence[float]
 
 
 def comparisons(dialect: str) -> list[dict[str, Any]]:
-    def jw(col: str, t: float) -> str:
-        return f"{_jw(dialect, col + '_l', col + '_r')} >= {t}"
+    """Splink's comparison of each field: its levels, most alike first, with a priori m and u per level."""
+    spec = [
+        (
+            "surname",
+            _surname_levels(dialect),
+            (0.9, 0.02, 0.04, 0.02, 0.02),
+            (0.005, 0.002, 0.01, 0.01, 0.973),
+        ),
+        ("given", _given_levels(dialect), (0.85, 0.05, 0.04, 0.06, 0.001), (0.05, 0.01, 0.02, 0.05, 0.87)),
+        ("patronymic", _patronymic_levels(), (0.87, 0.05, 0.08, 0.001), (0.05, 0.02, 0.05, 0.88)),
+        (
+            "birth_date",
+            _birth_levels(),
+            (0.85, 0.06, 0.03, 0.03, 0.02, 0.01),
+            (0.0001, 0.0003, 0.02, 0.001, 0.04, 0.9386),
+        ),
+        ("sex", _exact_levels("sex"), (0.99, 0.01), (0.82, 0.18)),
+        ("region", _exact_levels("region"), (0.85, 0.15), (0.1, 0.9)),
+        ("facility", _exact_levels("facility"), (0.8, 0.2), (0.02, 0.98)),
+        ("recruited", _recruited_levels(), (0.8, 0.15, 0.05), (0.02, 0.3, 0.68)),
+    ]
+    return [
+        {"output_column_name": name, "comparison_levels": _priors(levels, m, u)}
+        for name, levels, m, u in spec
+    ]
 
-    surname = [
+
+def _surname_levels(dialect: str) -> list[dict[str, Any]]:
+    typo = f"{_jw(dialect, 'surname_l', 'surname_r')} >= 0.9 AND levenshtein(surname_l, surname_r) <= 2"
+    return [
         _null("surname_l IS NULL OR surname_r IS NULL"),
         _level(
             "surname_l = surname_r",
@@ -153,14 +179,17 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
             tf_adjustment_weight=1.0,
         ),
         _level("surname_l || 'A' = surname_r OR surname_r || 'A' = surname_l", "other sex form"),
-        _level(f"{jw('surname', 0.9)} AND levenshtein(surname_l, surname_r) <= 2", "typo"),
+        _level(typo, "typo"),
         _level(
             f"{_contains(dialect, 'name_keys_r', 'surname_l')} OR {_contains(dialect, 'name_keys_l', 'surname_r')}",
             "among other parts",
         ),
         _else(),
     ]
-    given = [
+
+
+def _given_levels(dialect: str) -> list[dict[str, Any]]:
+    return [
         _null("(given_l IS NULL AND given_init_l IS NULL) OR (given_r IS NULL AND given_init_r IS NULL)"),
         _level("given_l = given_r", "exact", tf_adjustment_column="given", tf_adjustment_weight=1.0),
         _level(
@@ -176,7 +205,10 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
         _level("(given_l IS NULL OR given_r IS NULL) AND given_init_l = given_init_r", "initial agrees"),
         _else_fixed(),
     ]
-    patronymic = [
+
+
+def _patronymic_levels() -> list[dict[str, Any]]:
+    return [
         _null(
             "(patronymic_l IS NULL AND patronymic_init_l IS NULL) "
             "OR (patronymic_r IS NULL AND patronymic_init_r IS NULL)"
@@ -194,7 +226,10 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
         ),
         _else_fixed(),
     ]
-    birth = [
+
+
+def _birth_levels() -> list[dict[str, Any]]:
+    return [
         _null("birth_lo_l IS NULL OR birth_lo_r IS NULL"),
         _level("birth_date_l = birth_date_r", "same day"),
         _level(
@@ -214,33 +249,17 @@ def comparisons(dialect: str) -> list[dict[str, Any]]:
         _else(),
     ]
 
-    def exact(col: str) -> list[dict[str, Any]]:
-        return [_null(f"{col}_l IS NULL OR {col}_r IS NULL"), _level(f"{col}_l = {col}_r", "exact"), _else()]
 
-    recruited = [
+def _exact_levels(col: str) -> list[dict[str, Any]]:
+    return [_null(f"{col}_l IS NULL OR {col}_r IS NULL"), _level(f"{col}_l = {col}_r", "exact"), _else()]
+
+
+def _recruited_levels() -> list[dict[str, Any]]:
+    return [
         _null("recruited_l IS NULL OR recruited_r IS NULL"),
         _level("abs(recruited_l - recruited_r) <= 31", "within a month"),
         _level("abs(recruited_l - recruited_r) <= 366", "within a year"),
         _else(),
-    ]
-    spec = [
-        ("surname", surname, (0.9, 0.02, 0.04, 0.02, 0.02), (0.005, 0.002, 0.01, 0.01, 0.973)),
-        ("given", given, (0.85, 0.05, 0.04, 0.06, 0.001), (0.05, 0.01, 0.02, 0.05, 0.87)),
-        ("patronymic", patronymic, (0.87, 0.05, 0.08, 0.001), (0.05, 0.02, 0.05, 0.88)),
-        (
-            "birth_date",
-            birth,
-            (0.85, 0.06, 0.03, 0.03, 0.02, 0.01),
-            (0.0001, 0.0003, 0.02, 0.001, 0.04, 0.9386),
-        ),
-        ("sex", exact("sex"), (0.99, 0.01), (0.82, 0.18)),
-        ("region", exact("region"), (0.85, 0.15), (0.1, 0.9)),
-        ("facility", exact("facility"), (0.8, 0.2), (0.02, 0.98)),
-        ("recruited", recruited, (0.8, 0.15, 0.05), (0.02, 0.3, 0.68)),
-    ]
-    return [
-        {"output_column_name": name, "comparison_levels": _priors(levels, m, u)}
-        for name, levels, m, u in spec
     ]
 
 

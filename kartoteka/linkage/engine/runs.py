@@ -241,7 +241,7 @@ def list_records(path: Path, mapping_path: Path | None) -> tuple[list[OpenedReco
             parts: dict[str, str] = {}
             for name, cell in zip(fields, cells, strict=False):
                 if name:
-                    text = rows._text(cell)
+                    text = rows.cell_text(cell)
                     if text:
                         parts[name] = f"{parts[name]} {text}" if name in parts else text
             full = parts.get("full_name") or " ".join(
