@@ -10,7 +10,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -19,16 +19,17 @@ from typing import Any
 import pytest
 from django.db.models import Model, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from kartoteka.accounts import access
-from kartoteka.accounts.models import User
+from kartoteka.accounts.models import BreakGlassGrant, Role, User
 from kartoteka.accounts.services import share_grant
 from kartoteka.casework import selectors, services
 from kartoteka.lib.partialdate import PartialDate
 from kartoteka.people.models import Person, Record
 from kartoteka.people.services import PersonInput, person_create, status_add
 from kartoteka.registry.models import Facility, Region
-from kartoteka.testing.factories import Cast, cast_make
+from kartoteka.testing.factories import Cast, cast_make, user_make
 
 Getter = Callable[..., Model]
 Lister = Callable[..., QuerySet[Any]]
@@ -326,6 +327,39 @@ def test_it_lists_only_the_victims_and_sources_a_share_holder_may_see(world: Wor
     theirs = selectors.incident_get(user=cast.outsider, id=world.id("a", "incident"))
     assert (mine.victim_ids, mine.source_ids) == ((world.id("a", "person"),), (world.id("a", "source"),))
     assert (theirs.victim_ids, theirs.source_ids) == ((), ())
+
+
+@pytest.mark.django_db
+def test_it_lets_the_same_records_through_by_id_as_the_record_list(world: World) -> None:
+    cast = world.cast
+    share_grant(actor=cast.owner, object_type="record", object_id=world.id("a", "record"), user=cast.outsider)
+    share_grant(
+        actor=cast.owner, object_type="person", object_id=world.id("b", "person"), team=cast.other_team
+    )
+    share_grant(actor=cast.owner, object_type="case", object_id=world.id("a", "case"), user=cast.lawyer)
+    glass = user_make("glass", role=Role.ADMIN)
+    BreakGlassGrant.objects.create(
+        user=glass,
+        team=cast.team,
+        wrapped_key=b"",
+        reason_enc=b"",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    orphan = Record.objects.get(pk=world.id("b", "record"))
+    orphan.person = None  # a record linkage left without a person: only its own team sees it
+    orphan.save(update_fields=["person"])
+    asked = [*Record.objects.values_list("pk", flat=True), uuid.uuid4()]
+    users = [cast.owner, cast.teammate, cast.outsider, cast.lawyer, cast.analyst, glass]
+    seen = {u.username: access.record_ids_readable(u, asked) for u in users}
+    assert seen == {u.username: visible_ids(u, "record") for u in users}
+    assert seen["outsider"] == {
+        world.id("a", "record")
+    }  # its share; team B's share of person b has no record left
+    assert seen["glass"] == seen["owner"] == {world.id("a", "record"), world.id("b", "record")}
+    teammate = User.objects.get(pk=cast.teammate.pk)
+    teammate.is_active = False
+    teammate.save()
+    assert access.record_ids_readable(teammate, asked) == set()
 
 
 # --- analysts -------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import secrets
 import sqlite3
 import uuid
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from kartoteka.accounts import access
 from kartoteka.accounts.models import Share
 from kartoteka.audit.models import AuditEntry
 from kartoteka.casework.models import Case
+from kartoteka.lib import names
 from kartoteka.lib.partialdate import PartialDate
 from kartoteka.people import selectors, services
 from kartoteka.people.models import NameTerm, Person, Record, StatusEntry
@@ -133,6 +135,66 @@ def test_it_finds_the_one_visible_record_behind_many_hidden_ones(agent_ready: Pa
     found = selectors.person_find(user=cast.lawyer, query="Ivanov Pyotr Sergeevich")
     assert [h.person_id for h in found] == [r.person_id for r in visible]
     assert len(selectors.person_find(user=cast.owner, query="Ivanov Pyotr", limit=50)) == 50
+
+
+@pytest.mark.django_db
+def test_it_finds_the_same_hits_merging_posting_lists_as_probing_them(
+    agent_ready: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cast = cast_make()
+    parts = [("Петров", "Петрова"), ("Иван", "Анна"), ("Сергеевич", "Сергеевна"), ("Олегович", "Олеговна")]
+    rows = [
+        PersonInput(full_name=f"{s} {g} {p}", aliases=(f"{s} {p}",) if i % 5 == 0 else ())
+        for i in range(48)
+        for s, g, p in [
+            (
+                parts[0][i % 4 == 3] if i % 3 else "Сидоров",
+                parts[1][i % 4 == 3] if i % 5 else "Олег",
+                (parts[2] if i % 2 else parts[3])[i % 4 == 3],
+            )
+        ]
+    ]
+    services.person_bulk_create(actor=cast.owner, team=cast.team, rows=rows)
+    queries = ["Петров Иван Сергеевич", "Petrov Ivan", "Петров Олегович", "Петрова Анна Олеговна"]
+
+    def hits(limit: int) -> list[list[uuid.UUID]]:
+        return [
+            [h.person_id for h in selectors.person_find(user=cast.owner, query=q, limit=limit)]
+            for q in queries
+        ]
+
+    probed = {limit: hits(limit) for limit in (2, 5, 50)}
+    merges = []
+    merged_ids = selectors._merged_ids
+
+    def spy(*args: Any, **kwargs: Any) -> list[object]:
+        merges.append(args)
+        return merged_ids(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "_merged_ids", spy)
+    monkeypatch.setattr(selectors, "RAREST_PROBE", 2)  # every group "reaches" the probe: spans decide
+    monkeypatch.setattr(selectors, "MERGE_DENSER", 10**9)  # and every pair of single terms merges
+    assert {limit: hits(limit) for limit in (2, 5, 50)} == probed
+    # Several batches' worth for the first three (limit 2 and 5 stop mid-way), no common record for the last.
+    assert [len(h) > 5 for h in probed[50]] == [True, True, True, False]
+    # The candidate stream itself, page by page, not only what refinement keeps of it.
+    index = selectors.BLIND_INDEX
+    for query in queries:
+        groups = names.search_terms(query)
+        flat = index.values([t for group in groups for t in group])
+        plan = selectors._rarest_first(index, [flat[i : i + 1] for i in range(len(flat))])
+        if plan is None:
+            continue
+        for size in (1, 3, 50):
+            pages: dict[bool, list[uuid.UUID]] = {}
+            for merge in (False, True):
+                after, ids = None, pages.setdefault(merge, [])
+                while page := selectors._term_ids(index, replace(plan, merge=merge), after=after, size=size):
+                    ids += page
+                    after = page[-1]
+            assert pages[True] == pages[False], (query, size)
+            assert len(set(pages[True])) == len(pages[True])
+    assert merges or connection.vendor != "sqlite"  # the merge is SQLite's own plan
 
 
 # --- services -----------------------------------------------------------------------------------------------
@@ -473,6 +535,35 @@ def test_it_leaves_no_planted_name_alias_or_note_in_plaintext(agent_ready: Path)
         canary.assert_clean(markers, paths, postgres_dsn=dsn, include_tmpdir=False)
     finally:
         (data_dir / "people-canary-copy.sqlite3").unlink(missing_ok=True)
+
+
+def test_it_hands_a_batchs_term_rows_over_in_key_order(agent_ready: Path) -> None:
+    """The sealing half returns a batch's term rows sorted by value, then row: each row's distinct values
+    once, the same for a name it has seen before in the import as for a new one."""
+    from array import array
+
+    from kartoteka.lib import crypto, names
+    from kartoteka.lib.agent import AgentClient
+    from kartoteka.people import bulkseal
+
+    full = ("Иванов Пётр Сергеевич", "Петрова Анна Ивановна", "Иванов Пётр Сергеевич", "Сидоров Иван")
+    rows: list[bulkseal.Row] = [
+        (rid, name, ("Петя Иванов",) if k == 1 else (), "", "")
+        for k, (rid, name) in enumerate(zip(crypto.record_id_ints(4, ascending=True), full, strict=True))
+    ]
+    with AgentClient(settings.AGENT_SOCKET) as agent:
+        sealer = bulkseal.Sealer(agent)
+        sealer.seal(rows[:1])  # the first name is then known to the import
+        _, values_bytes, owners_bytes = sealer.seal(rows)
+        expected = sorted(
+            (value, j)
+            for j, (_, name, aliases, _, _) in enumerate(rows)
+            for value in set(agent.blind_index(bulkseal.NAME_PURPOSE, names.record_terms(name, aliases)))
+        )
+    values, owners = array("q"), array("q")
+    values.frombytes(values_bytes)
+    owners.frombytes(owners_bytes)
+    assert list(zip(values, owners, strict=True)) == expected
 
 
 def test_it_seals_a_batch_in_the_helper_process_as_in_the_importing_thread(agent_ready: Path) -> None:

@@ -17,9 +17,12 @@ Rules (docs/access.md):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db.models import Model, Q, QuerySet
+from django.db import connection
+from django.db.models import Field, Model, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -148,6 +151,48 @@ def person_get_for_user(user: User, person_id: uuid.UUID | str, *, write: bool =
 def record_list_for_user(user: User, *, write: bool = False) -> QuerySet[Record]:
     q = _owned_or_shared(user, "record", write=write) | _person_q(user, write=write, prefix="person__")
     return _filter(user, Record.objects.all(), q, write=write)
+
+
+def _field(model: type[Model], name: str) -> tuple[Field[Any, Any], str]:
+    """A concrete field and its quoted column, for plain SQL over the models' own tables."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    assert field.column is not None
+    return field, connection.ops.quote_name(field.column)
+
+
+def record_ids_readable(user: User, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``ids`` that :func:`record_list_for_user` (reading) lets through, for a caller holding a
+    page of candidate ids (name search).
+
+    The gate's first disjuncts — the record's team or its person's team is readable — settle almost every
+    id in one plain statement; only the ids they leave out go through the full gate. Building the full
+    gate's query (shares, cases) costs Django several milliseconds, ten times what running it costs."""
+    if not ids or not _may_act(user, write=False):
+        return set()
+    teams = set(_readable_team_ids(user, write=False))
+    record_id, r_id = _field(Record, "id")
+    _, r_team = _field(Record, "team")
+    _, r_person = _field(Record, "person")
+    _, p_id = _field(Person, "id")
+    _, p_team = _field(Person, "team")
+    team_id, _ = _field(Team, "id")
+    records, persons = (connection.ops.quote_name(m._meta.db_table) for m in (Record, Person))
+    # Compared as the database spells them: no id is parsed back.
+    wanted = {record_id.get_db_prep_value(i, connection): i for i in ids}
+    owners = {team_id.get_db_prep_value(t, connection) for t in teams}
+    with connection.cursor() as cursor:
+        # Table and column names are the models' own, every id a placeholder.
+        cursor.execute(
+            f"SELECT r.{r_id}, r.{r_team}, p.{p_team} FROM {records} r "  # noqa: S608
+            f"LEFT JOIN {persons} p ON p.{p_id} = r.{r_person} WHERE r.{r_id} IN ({', '.join(['%s'] * len(wanted))})",
+            list(wanted),
+        )
+        readable = {wanted[pk] for pk, team, person_team in cursor.fetchall() if {team, person_team} & owners}
+    rest = [i for i in ids if i not in readable]
+    if rest:
+        readable.update(record_list_for_user(user).filter(pk__in=rest).values_list("pk", flat=True))
+    return readable
 
 
 def record_get_for_user(user: User, record_id: uuid.UUID | str, *, write: bool = False) -> Record:

@@ -924,6 +924,19 @@ class AgentClient:
             pos += 1 + n
         return out
 
+    def seal_records_flat(self, counts: Sequence[int], flat: Sequence[bytes]) -> list[bytes]:
+        """:meth:`seal_records` for a caller that builds the request itself (the bulk import, whose
+        per-record objects cost more than the sealing): per record the table and id, then the name and
+        value of each of its ``counts[i]`` fields, all encoded. Returns per record the wrapped key, then
+        the ciphertexts in the request's field order."""
+        if not counts:
+            return []
+        _, reply = self.call_blobs("seal_records_raw", [_pack_ints(counts), *_pack(flat)])
+        out = _unpack(reply)
+        if len(out) != len(counts) + sum(counts):
+            raise ProtocolError("the key agent returned the wrong number of fields")
+        return out
+
     def open_records(self, items: Sequence[keys.SealedRecord]) -> list[dict[str, bytes]]:
         if not items:
             return []

@@ -6,9 +6,10 @@ Identity fields (names, aliases, birth dates, notes) are decrypted only for user
 Name search (:func:`person_find`) never decrypts the table: the query's terms (``names.search_terms``: full
 name parts, or for a surname with initials the composite initials terms) are blind-indexed by the key
 agent, their posting lists are intersected in SQL (driven by the rarest term, each further term an index
-probe) over records the user may see, and only a bounded number of candidates is decrypted and checked
-with ``names.compatible``. Analysts are refused (PermissionDenied): a name search is itself an identity
-operation — even a bare list of ids would confirm that a named person is on file.
+probe, or on SQLite the two rarest merged when they are of like density) over records the user may see
+(``access.record_ids_readable``, a page of ids at a time), and only a bounded number of candidates is
+decrypted and checked with ``names.compatible``. Analysts are refused (PermissionDenied): a name search
+is itself an identity operation — even a bare list of ids would confirm that a named person is on file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.db import connection
 from django.db.models import Exists, Field, Model, OuterRef, QuerySet
 
 from kartoteka.accounts import access
-from kartoteka.accounts.models import User
+from kartoteka.accounts.models import Team, User
 from kartoteka.core import sealing
 from kartoteka.core.pages import Page
 from kartoteka.lib import names
@@ -34,6 +35,8 @@ RECORD_TABLE = "people.record"
 NAME_PURPOSE = "people.record.name"
 DECRYPT_CAP = 400  # candidates decrypted per search at most: bounds the cost of a very common name
 RAREST_PROBE = 1000  # postings counted per term group to choose the driving one (see _rarest_first)
+MERGE_DENSER = 4  # merge, not probe, when the second group is at most this many times denser (_merged_ids)
+MERGE_BATCH = 800  # records of a merge probed for the further groups at a time, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,8 @@ type PersonPage = Page[PersonSummary]
 # --- decryption ------------------------------------------------------------------------------------------
 
 _SEALED = ("full_name_enc", "aliases_enc", "birth_date_enc", "notes_enc")
+_SEARCHED = ("full_name_enc", "aliases_enc", "birth_date_enc")  # what a name search opens
+_SEARCHED_AS = tuple(f[:-4] for f in _SEARCHED)
 
 
 def _open(records: Sequence[Record]) -> list[dict[str, str]]:
@@ -223,15 +228,15 @@ def person_list(
         qs = qs.filter(team_id=team)
     total = qs.count()
     persons = list(qs.select_related("team").order_by("-id")[(page - 1) * per_page : page * per_page])
-    first_names = _first_names(user, [p.id for p in persons])
+    names = first_names(user, [p.id for p in persons])
     items = tuple(
-        PersonSummary(p.id, p.team.name, p.status, p.sex, p.home_region_id, first_names.get(p.id))
-        for p in persons
+        PersonSummary(p.id, p.team.name, p.status, p.sex, p.home_region_id, names.get(p.id)) for p in persons
     )
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
-def _first_names(user: User, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+def first_names(user: User, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The full name of each person's earliest record the user may open (identity-blind roles get none)."""
     if not person_ids or not access.sees_identities(user):
         return {}
     first: dict[uuid.UUID, Record] = {}
@@ -267,32 +272,49 @@ class TermIndex:
     values: Callable[[list[str]], list[object]]
     # Rows (term, record) with the key or an index on (term, record): a term's postings are one range.
     postings: type[Model]
-    # The candidates among the given records (already passed through the access gate), opened.
-    candidates: Callable[[QuerySet[Record]], list[Candidate]]
+    # The given records (already passed through the access gate), opened.
+    candidates: Callable[[list[uuid.UUID]], list[Candidate]]
 
 
 def _blind_values(terms: list[str]) -> list[object]:
     return list(sealing.terms_index(NAME_PURPOSE, terms))
 
 
-def _decrypted(records: QuerySet[Record]) -> list[Candidate]:
-    # Tuples, not model instances: a deferred-field model costs more to build than its row costs to read.
-    rows = list(
-        records.values_list(
-            "id", "person_id", "team__name", "wrapped_key", "full_name_enc", "aliases_enc", "birth_date_enc"
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    assert field.column is not None
+    return connection.ops.quote_name(field.column)
+
+
+def _decrypted(ids: list[uuid.UUID]) -> list[Candidate]:
+    # Plain SQL and tuples: Django took longer to build this query (and model instances longer to make)
+    # than the statement takes to run.
+    record_id = Record._meta.get_field("id")
+    assert isinstance(record_id, Field)
+    c = {n: _column(Record, n) for n in ("id", "person", "team", "wrapped_key", *_SEARCHED)}
+    records, teams = (connection.ops.quote_name(m._meta.db_table) for m in (Record, Team))
+    with connection.cursor() as cursor:
+        # Table and column names are the models' own, every id a placeholder.
+        cursor.execute(
+            f"SELECT r.{c['id']}, r.{c['person']}, t.{_column(Team, 'name')}, r.{c['wrapped_key']}, "  # noqa: S608
+            + ", ".join(f"r.{c[f]}" for f in _SEARCHED)
+            + f" FROM {records} r JOIN {teams} t ON t.{_column(Team, 'id')} = r.{c['team']}"
+            f" WHERE r.{c['id']} IN ({_in(ids)})",
+            [record_id.get_db_prep_value(i, connection) for i in ids],
         )
-    )
+        rows = cursor.fetchall()
     opened = sealing.rows_open(
         RECORD_TABLE,
         [
-            (str(rid), bytes(wrapped), {"full_name": name, "aliases": aliases, "birth_date": born})
-            for rid, _, _, wrapped, name, aliases, born in rows
+            (str(record_id.to_python(rid)), bytes(wrapped), dict(zip(_SEARCHED_AS, sealed, strict=True)))
+            for rid, _, _, wrapped, *sealed in rows
         ],
     )
     return [
         Candidate(
-            row[0],
-            row[1],
+            record_id.to_python(row[0]),
+            None if row[1] is None else record_id.to_python(row[1]),
             row[2],
             o.get("full_name", ""),
             tuple(sealing.json_list(o.get("aliases"))),
@@ -329,48 +351,75 @@ def _in(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _rarest_first(index: TermIndex, values: list[list[object]]) -> list[list[object]]:
-    """The groups, the one with the fewest postings (counted up to RAREST_PROBE) first; [] if one has none.
+def _id_number(text: str) -> int | None:
+    """The time-ordered high 64 bits of a UUIDv7 id as the database casts it to text (hex, dashed or not)."""
+    try:
+        return int(text.replace("-", "")[:16], 16)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    values: list[list[object]]  # the groups, the driving one first
+    merge: bool  # intersect the first two groups by merging their posting lists (see _merged_ids)
+
+
+def _rarest_first(index: TermIndex, values: list[list[object]]) -> _Plan | None:
+    """The groups, the one with the fewest postings (counted up to RAREST_PROBE) first; None if one has none.
 
     At a million records most name parts have more than RAREST_PROBE postings, and a tie would let a
     surname of 100,000 records drive. Ids are time-ordered and a single term's postings are read in id
     order, so among tied single-term groups the one whose first RAREST_PROBE postings span the most ids is
-    the sparsest, and drives. The order only decides the cost, never the hits."""
+    the sparsest, and drives; the ratio of two such spans estimates how much denser the second group is,
+    which decides between probing and merging (:func:`_term_ids`). The plan only decides the cost, never
+    the hits."""
     table = connection.ops.quote_name(index.postings._meta.db_table)
     parts, params = [], []
     for i, group in enumerate(values):
         ordered = "ORDER BY record_id " if len(group) == 1 else ""
         parts.append(
-            f"SELECT {i}, COUNT(*), MAX(CAST(record_id AS TEXT)) FROM (SELECT record_id FROM {table} "  # noqa: S608
-            f"WHERE term IN ({_in(group)}) {ordered}LIMIT {RAREST_PROBE}) p{i}"
+            f"SELECT {i}, COUNT(*), MIN(CAST(record_id AS TEXT)), MAX(CAST(record_id AS TEXT)) "  # noqa: S608
+            f"FROM (SELECT record_id FROM {table} WHERE term IN ({_in(group)}) {ordered}LIMIT {RAREST_PROBE}) p{i}"
         )
         params += group
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)  # type: ignore[arg-type]
-        found = {i: (count, last if len(values[i]) == 1 else None) for i, count, last in cursor.fetchall()}
-    if any(count == 0 for count, _ in found.values()):
-        return []
-    spans = sorted(
-        {str(last) for count, last in found.values() if last is not None and count >= RAREST_PROBE}
-    )
+        rows = cursor.fetchall()
+    if any(count == 0 for _, count, _, _ in rows):
+        return None
+    span: dict[int, int] = {}
+    for i, count, first, last in rows:
+        lo, hi = _id_number(str(first)), _id_number(str(last))
+        if count >= RAREST_PROBE and len(values[i]) == 1 and lo is not None and hi is not None:
+            span[i] = hi - lo
+    counts = {i: count for i, count, _, _ in rows}
 
     def rarity(i: int) -> tuple[int, int]:
-        count, last = found[i]
-        if count < RAREST_PROBE or last is None:
-            return (count, 0)
-        return (count, -1 - spans.index(str(last)))  # the furthest last id first
+        return (counts[i], -span.get(i, 0))  # among tied counts the widest span first
 
-    return [values[i] for i in sorted(range(len(values)), key=rarity)]
+    order = sorted(range(len(values)), key=rarity)
+    first, second = order[0], order[1] if len(order) > 1 else None
+    merge = (
+        connection.vendor == "sqlite"
+        and second is not None
+        and first in span
+        and second in span
+        and span[second] * MERGE_DENSER >= span[first]
+    )
+    return _Plan([values[i] for i in order], merge)
 
 
-def _term_ids(
-    index: TermIndex, values: list[list[object]], *, after: uuid.UUID | None, size: int
-) -> list[uuid.UUID]:
+def _term_ids(index: TermIndex, plan: _Plan, *, after: uuid.UUID | None, size: int) -> list[uuid.UUID]:
     """Record ids holding one value of every group (the first drives, each further one is a key probe), in
     id order after ``after``, whoever may see them: the caller passes them through the access gate."""
     table = connection.ops.quote_name(index.postings._meta.db_table)
     record_field = index.postings._meta.get_field("record")
     assert isinstance(record_field, Field)
+    start = None if after is None else record_field.get_db_prep_value(after, connection)
+    if plan.merge:
+        return [record_field.to_python(r) for r in _merged_ids(table, plan.values, after=start, size=size)]
+    values = plan.values
     # Table names are the models' own, every value a placeholder.
     sql = [f"SELECT t0.record_id FROM {table} t0 WHERE t0.term IN ({_in(values[0])})"]  # noqa: S608
     params: list[object] = list(values[0])
@@ -380,14 +429,53 @@ def _term_ids(
             f"AND t{i}.term IN ({_in(group)}))"
         )
         params += group
-    if after is not None:
+    if start is not None:
         sql.append("AND t0.record_id > %s")
-        params.append(record_field.get_db_prep_value(after, connection))
+        params.append(start)
     sql.append("ORDER BY t0.record_id LIMIT %s")
     params.append(size)
     with connection.cursor() as cursor:
         cursor.execute(" ".join(sql), params)  # type: ignore[arg-type]
         return [record_field.to_python(r[0]) for r in cursor.fetchall()]
+
+
+def _merged_ids(table: str, values: list[list[object]], *, after: object, size: int) -> list[object]:
+    """:func:`_term_ids` for two single-term groups of like density: SQLite merges the two posting lists
+    (an ordered ``INTERSECT`` of two key ranges, read in step) at about a tenth of the cost per posting of a
+    key probe, so when the second list is less than MERGE_DENSER times as long as the first, reading both
+    costs less than probing the second for every posting of the first. Further groups are probed for the
+    records the merge yields, a batch at a time. Ids as the database gives them."""
+    (first,), (second,) = values[0], values[1]
+    found: list[object] = []
+    batch_size = 2 * size  # doubled for each batch that leaves the page short
+    with connection.cursor() as cursor:
+        while True:
+            bound, lower = ("", []) if after is None else (" AND record_id > %s", [after])
+            cursor.execute(
+                f"SELECT record_id FROM {table} WHERE term = %s{bound} INTERSECT "  # noqa: S608
+                f"SELECT record_id FROM {table} WHERE term = %s{bound} ORDER BY 1 LIMIT %s",
+                [first, *lower, second, *lower, batch_size],  # type: ignore[list-item]
+            )
+            batch = [r[0] for r in cursor.fetchall()]
+            if batch and len(values) > 2:
+                # The batch's ids against the third group's key range (a key look-up each), then probes.
+                head = f"SELECT DISTINCT t2.record_id FROM {table} t2 WHERE t2.term IN ({_in(values[2])})"  # noqa: S608
+                sql = [head, f"AND t2.record_id IN ({_in(batch)})"]
+                params: list[object] = [*values[2], *batch]
+                for i, group in enumerate(values[3:], start=3):
+                    sql.append(
+                        f"AND EXISTS (SELECT 1 FROM {table} t{i} WHERE t{i}.record_id = t2.record_id "  # noqa: S608
+                        f"AND t{i}.term IN ({_in(group)}))"
+                    )
+                    params += group
+                sql.append("ORDER BY t2.record_id")
+                cursor.execute(" ".join(sql), params)  # type: ignore[arg-type]
+                found += [r[0] for r in cursor.fetchall()]
+            else:
+                found += batch
+            if len(found) >= size or len(batch) < batch_size:
+                return found[:size]
+            after, batch_size = batch[-1], min(2 * batch_size, MERGE_BATCH)
 
 
 def _visible_ids(
@@ -410,8 +498,9 @@ def person_find_with(
 ) -> list[PersonHit]:
     """:func:`person_find` over a given term index (see :class:`TermIndex`).
 
-    Candidates come a page at a time in record-id order; each page goes through the access gate, and only
-    what the gate lets through is opened (at most DECRYPT_CAP records per search) and refined. When a page
+    Candidates come a page at a time in record-id order; each page goes through the access gate
+    (``access.record_ids_readable``: the gate's own answer for those ids), and only what it lets through is
+    opened (at most DECRYPT_CAP records per search) and refined. When a page
     shows the user sees under half of what the terms find, later pages are gated inside the statement.
     """
     if not access.sees_identities(user):
@@ -424,8 +513,8 @@ def person_find_with(
     for group in groups:
         values.append(flat[pos : pos + len(group)])
         pos += len(group)
-    values = _rarest_first(index, values)
-    if not values:
+    plan = _rarest_first(index, values)
+    if plan is None:
         return []
     hits: list[PersonHit] = []
     seen: set[uuid.UUID] = set()
@@ -436,14 +525,15 @@ def person_find_with(
     while len(hits) < limit and opened < DECRYPT_CAP:
         size = min(page, DECRYPT_CAP - opened)
         if gated:
-            ids = _visible_ids(user, index, values, after=after, size=size)
+            ids = _visible_ids(user, index, plan.values, after=after, size=size)
         else:
-            ids = _term_ids(index, values, after=after, size=size)
+            ids = _term_ids(index, plan, after=after, size=size)
         if not ids:
             break
         after = ids[-1]
         unique = list(dict.fromkeys(ids))
-        candidates = index.candidates(access.record_list_for_user(user).filter(pk__in=unique))
+        readable = access.record_ids_readable(user, unique)
+        candidates = index.candidates([i for i in unique if i in readable]) if readable else []
         opened += len(candidates)
         for candidate in sorted(candidates, key=lambda c: c.record_id):
             if candidate.person_id is None or candidate.person_id in seen:

@@ -18,7 +18,7 @@ def names_of(user: User, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str
     ids = list(dict.fromkeys(person_ids))
     if not ids or not access.sees_identities(user):
         return {}
-    found = selectors._first_names(user, ids)
+    found = selectors.first_names(user, ids)
     if found:
         services.identity_reads_log(user=user, person_ids=list(found))
     return found
