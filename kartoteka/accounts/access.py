@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import connection
-from django.db.models import Field, Model, Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -37,6 +36,7 @@ from kartoteka.casework.models import (
     ServiceEvent,
     Source,
 )
+from kartoteka.core import rawsql
 from kartoteka.people.models import Person, Record, StatusEntry
 
 WRITING_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER, Role.LAWYER})
@@ -153,14 +153,6 @@ def record_list_for_user(user: User, *, write: bool = False) -> QuerySet[Record]
     return _filter(user, Record.objects.all(), q, write=write)
 
 
-def _field(model: type[Model], name: str) -> tuple[Field[Any, Any], str]:
-    """A concrete field and its quoted column, for plain SQL over the models' own tables."""
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)
-    assert field.column is not None
-    return field, connection.ops.quote_name(field.column)
-
-
 def record_ids_readable(user: User, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Those of ``ids`` that :func:`record_list_for_user` (reading) lets through, for a caller holding a
     page of candidate ids (name search).
@@ -171,13 +163,11 @@ def record_ids_readable(user: User, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     if not ids or not _may_act(user, write=False):
         return set()
     teams = set(_readable_team_ids(user, write=False))
-    record_id, r_id = _field(Record, "id")
-    _, r_team = _field(Record, "team")
-    _, r_person = _field(Record, "person")
-    _, p_id = _field(Person, "id")
-    _, p_team = _field(Person, "team")
-    team_id, _ = _field(Team, "id")
-    records, persons = (connection.ops.quote_name(m._meta.db_table) for m in (Record, Person))
+    record_id, r_id = rawsql.model_field(Record, "id")
+    r_team, r_person = rawsql.column(Record, "team"), rawsql.column(Record, "person")
+    p_id, p_team = rawsql.column(Person, "id"), rawsql.column(Person, "team")
+    team_id, _ = rawsql.model_field(Team, "id")
+    records, persons = rawsql.table(Record), rawsql.table(Person)
     # Compared as the database spells them: no id is parsed back.
     wanted = {record_id.get_db_prep_value(i, connection): i for i in ids}
     owners = {team_id.get_db_prep_value(t, connection) for t in teams}
@@ -185,7 +175,7 @@ def record_ids_readable(user: User, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         # Table and column names are the models' own, every id a placeholder.
         cursor.execute(
             f"SELECT r.{r_id}, r.{r_team}, p.{p_team} FROM {records} r "  # noqa: S608
-            f"LEFT JOIN {persons} p ON p.{p_id} = r.{r_person} WHERE r.{r_id} IN ({', '.join(['%s'] * len(wanted))})",
+            f"LEFT JOIN {persons} p ON p.{p_id} = r.{r_person} WHERE r.{r_id} IN ({rawsql.placeholders(len(wanted))})",
             list(wanted),
         )
         readable = {wanted[pk] for pk, team, person_team in cursor.fetchall() if {team, person_team} & owners}

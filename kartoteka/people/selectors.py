@@ -25,7 +25,7 @@ from django.db.models import Exists, Field, Model, OuterRef, QuerySet
 
 from kartoteka.accounts import access
 from kartoteka.accounts.models import Team, User
-from kartoteka.core import sealing
+from kartoteka.core import rawsql, sealing
 from kartoteka.core.pages import Page
 from kartoteka.lib import names
 from kartoteka.lib.partialdate import PartialDate, PartialDateError, parse
@@ -280,26 +280,18 @@ def _blind_values(terms: list[str]) -> list[object]:
     return list(sealing.terms_index(NAME_PURPOSE, terms))
 
 
-def _column(model: type[Model], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)
-    assert field.column is not None
-    return connection.ops.quote_name(field.column)
-
-
 def _decrypted(ids: list[uuid.UUID]) -> list[Candidate]:
     # Plain SQL and tuples: Django took longer to build this query (and model instances longer to make)
     # than the statement takes to run.
-    record_id = Record._meta.get_field("id")
-    assert isinstance(record_id, Field)
-    c = {n: _column(Record, n) for n in ("id", "person", "team", "wrapped_key", *_SEARCHED)}
-    records, teams = (connection.ops.quote_name(m._meta.db_table) for m in (Record, Team))
+    record_id, _ = rawsql.model_field(Record, "id")
+    c = {n: rawsql.column(Record, n) for n in ("id", "person", "team", "wrapped_key", *_SEARCHED)}
+    records, teams = rawsql.table(Record), rawsql.table(Team)
     with connection.cursor() as cursor:
         # Table and column names are the models' own, every id a placeholder.
         cursor.execute(
-            f"SELECT r.{c['id']}, r.{c['person']}, t.{_column(Team, 'name')}, r.{c['wrapped_key']}, "  # noqa: S608
+            f"SELECT r.{c['id']}, r.{c['person']}, t.{rawsql.column(Team, 'name')}, r.{c['wrapped_key']}, "  # noqa: S608
             + ", ".join(f"r.{c[f]}" for f in _SEARCHED)
-            + f" FROM {records} r JOIN {teams} t ON t.{_column(Team, 'id')} = r.{c['team']}"
+            + f" FROM {records} r JOIN {teams} t ON t.{rawsql.column(Team, 'id')} = r.{c['team']}"
             f" WHERE r.{c['id']} IN ({_in(ids)})",
             [record_id.get_db_prep_value(i, connection) for i in ids],
         )
@@ -348,7 +340,7 @@ def _matches(query: str, candidate: Candidate, birth_year: int | None) -> bool:
 
 
 def _in(values: Sequence[object]) -> str:
-    return ", ".join(["%s"] * len(values))
+    return rawsql.placeholders(len(values))
 
 
 def _id_number(text: str) -> int | None:
