@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import sqlite3
 import time
 import uuid
 from datetime import timedelta
@@ -331,17 +330,6 @@ def test_it_has_no_login_failed_receiver_outside_kartoteka() -> None:
     assert all(m.startswith("kartoteka.") for m in modules), modules
 
 
-def _sqlite_copy(target: Path) -> Path:
-    raw = connection.connection
-    assert isinstance(raw, sqlite3.Connection)
-    out = sqlite3.connect(target)
-    try:
-        raw.backup(out)
-    finally:
-        out.close()
-    return target
-
-
 @pytest.mark.django_db(transaction=True)
 def test_it_stores_no_ip_user_agent_or_typed_name_after_failed_logins() -> None:
     user_make("kozlov")
@@ -362,7 +350,7 @@ def test_it_stores_no_ip_user_agent_or_typed_name_after_failed_logins() -> None:
     if connection.vendor == "sqlite":
         name = Path(str(connection.settings_dict["NAME"]))
         paths += [p for p in (name, Path(f"{name}-wal")) if p.exists()]
-        paths.append(_sqlite_copy(copy))
+        paths.append(canary.sqlite_copy(copy))
     else:
         s = connection.settings_dict
         dsn = f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"

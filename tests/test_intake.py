@@ -7,7 +7,6 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -79,24 +78,13 @@ def _triager(username: str = "triager") -> User:
     return user
 
 
-def _sqlite_copy(target: Path) -> Path:
-    raw = connection.connection
-    assert isinstance(raw, sqlite3.Connection)
-    out = sqlite3.connect(target)
-    try:
-        raw.backup(out)
-    finally:
-        out.close()
-    return target
-
-
 def _scan_paths(copy_name: str) -> tuple[list[Path], str | None]:
     data_dir = Path(settings.DATA_DIR)
     paths = [data_dir]
     if connection.vendor == "sqlite":
         name = Path(str(connection.settings_dict["NAME"]))
         paths += [p for p in (name, Path(f"{name}-wal")) if p.exists()]
-        paths.append(_sqlite_copy(data_dir / copy_name))
+        paths.append(canary.sqlite_copy(data_dir / copy_name))
         return paths, None
     s = connection.settings_dict
     return paths, f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"

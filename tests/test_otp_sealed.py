@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import sqlite3
 import tempfile
 from base64 import b32encode
 from collections.abc import Iterator
@@ -106,17 +105,6 @@ def test_it_puts_the_seed_in_the_otpauth_url_and_the_typed_secret_only(agent_rea
 # --- what the database holds ----------------------------------------------------------------------------
 
 
-def _sqlite_copy(target: Path) -> Path:
-    raw = connection.connection
-    assert isinstance(raw, sqlite3.Connection)
-    out = sqlite3.connect(target)
-    try:
-        raw.backup(out)
-    finally:
-        out.close()
-    return target
-
-
 def _markers(seeds: list[bytes], codes: list[str]) -> list[bytes | str]:
     """Every encoding an app or a page uses: raw and hex (bytes markers), base32 both cases, and each
     recovery code as shown (grouped) and as typed (compact), both cases."""
@@ -148,7 +136,7 @@ def test_it_stores_no_seed_and_no_recovery_code_in_any_encoding(agent_ready: Pat
     if connection.vendor == "sqlite":
         name = Path(str(connection.settings_dict["NAME"]))
         paths += [p for p in (name, Path(f"{name}-wal")) if p.exists()]
-        paths.append(_sqlite_copy(copy))
+        paths.append(canary.sqlite_copy(copy))
     else:
         s = connection.settings_dict
         dsn = f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
@@ -161,7 +149,7 @@ def test_it_stores_no_seed_and_no_recovery_code_in_any_encoding(agent_ready: Pat
     try:
         found = canary.scan(
             _markers(seeds[:1], []),
-            [_sqlite_copy(copy)] if dsn is None else [],
+            [canary.sqlite_copy(copy)] if dsn is None else [],
             postgres_dsn=dsn,
             include_tmpdir=False,
             include_processes=False,

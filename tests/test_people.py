@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import secrets
-import sqlite3
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -499,18 +498,6 @@ def test_it_lists_persons_with_filters_and_pages(agent_ready: Path) -> None:
 # --- canary ----------------------------------------------------------------------------------------------------
 
 
-def _sqlite_copy(target: Path) -> Path:
-    """The test database may live in memory: copy its pages into a file with SQLite's backup API."""
-    raw = connection.connection
-    assert isinstance(raw, sqlite3.Connection)
-    out = sqlite3.connect(target)
-    try:
-        raw.backup(out)
-    finally:
-        out.close()
-    return target
-
-
 @pytest.mark.django_db(transaction=True)
 def test_it_leaves_no_planted_name_alias_or_note_in_plaintext(agent_ready: Path) -> None:
     cast = cast_make()
@@ -527,7 +514,7 @@ def test_it_leaves_no_planted_name_alias_or_note_in_plaintext(agent_ready: Path)
     if connection.vendor == "sqlite":
         name = Path(str(connection.settings_dict["NAME"]))
         paths += [p for p in (name, Path(f"{name}-wal")) if p.exists()]
-        paths.append(_sqlite_copy(data_dir / "people-canary-copy.sqlite3"))
+        paths.append(canary.sqlite_copy(data_dir / "people-canary-copy.sqlite3"))
     else:
         s = connection.settings_dict
         dsn = f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"

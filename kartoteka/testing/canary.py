@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -199,6 +200,24 @@ def _scan_processes(matcher: _Matcher) -> list[Finding]:
                     )
                 )
     return findings
+
+
+# --- SQLite ---------------------------------------------------------------------------------------------
+
+
+def sqlite_copy(target: Path) -> Path:
+    """The Django connection's SQLite database written to ``target`` with SQLite's backup API: a test database
+    may live in memory, where no file scan could see it."""
+    from django.db import connection
+
+    raw = connection.connection
+    assert isinstance(raw, sqlite3.Connection)
+    out = sqlite3.connect(target)
+    try:
+        raw.backup(out)
+    finally:
+        out.close()
+    return target
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------------
