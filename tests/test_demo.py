@@ -241,6 +241,14 @@ def test_it_creates_every_object_type_with_dates_that_fit_the_regimes(
         generate.demo_load(persons=10, seed=1)
 
 
+def _sqlite_copy(target: Path) -> Path:
+    """The test database lives in memory: write its pages, as SQLite would write them to disk, to a file."""
+    raw = connection.connection
+    assert isinstance(raw, sqlite3.Connection)
+    target.write_bytes(raw.serialize())
+    return target
+
+
 def _plan_texts(plan: generate.DemoPlan) -> tuple[set[str], set[str]]:
     """(names, other free texts) the demo will seal, predicted from its plan."""
     people = {p.full_name for p in plan.persons} | {a for p in plan.persons for a in p.aliases}
@@ -284,7 +292,7 @@ def test_it_leaves_no_demo_name_or_description_in_plaintext_on_disk(agent_ready:
 
     paths = [data_dir]
     if connection.vendor == "sqlite":
-        copy = canary.sqlite_copy(data_dir / "demo-canary-copy.sqlite3")
+        copy = _sqlite_copy(data_dir / "demo-canary-copy.sqlite3")
         with sqlite3.connect(copy) as check:  # the copy really holds the demo's rows
             assert check.execute("SELECT count(*) FROM people_record").fetchone()[0] >= len(records)
         check.close()
