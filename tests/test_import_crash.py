@@ -61,11 +61,30 @@ def _connect(env: Env, dsn: str) -> Any:
     return psycopg.connect(dsn, autocommit=True) if dsn else sqlite3.connect(env.sqlite, timeout=30)
 
 
+def _killed_sessions_gone(dsn: str) -> None:
+    """Wait until PostgreSQL has finished the killed client's sessions.
+
+    A client killed just after sending COMMIT leaves its server process to finish that commit on its own,
+    so a check started at once could read the run's counters before the commit and its rows after it."""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline, "the killed import's PostgreSQL session did not end in 60 s"
+            time.sleep(0.05)
+
+
 def _check(env: Env, public_keys: dict[int, bytes], dsn: str = "") -> int:
     """Integrity, the audit chain, and exactly-once rows up to the watermark; returns the watermark."""
+    if dsn:
+        _killed_sessions_gone(dsn)
     conn = _connect(env, dsn)
     try:
-        if not dsn:
+        if dsn:
+            # every count below from one snapshot
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        else:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         report = audit.verify(conn, public_keys, head_file=env.head_file if env.head_file.exists() else None)
         assert report.ok, str(report)
