@@ -121,7 +121,7 @@ def _databases() -> dict[str, dict[str, object]]:
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
-                # A 64 MiB page cache and 256 MiB of memory-mapped reads keep the name-term index's hot pages
+                # A 64 MiB page cache and 128 MiB of memory-mapped reads keep the name-term index's hot pages
                 # in memory (its inserts land at random places); checkpoints every 16 MiB of WAL rather
                 # than 4 MiB rewrite those pages less often during an import.
                 "init_command": (

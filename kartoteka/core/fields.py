@@ -49,5 +49,7 @@ def edtf_field() -> models.CharField:  # type: ignore[type-arg]
     return models.CharField(max_length=40, blank=True, default="")
 
 
-def date_bound_field() -> models.DateField:  # type: ignore[type-arg]
-    return models.DateField(null=True, blank=True, db_index=True)
+def date_bound_field(*, indexed: bool = True) -> models.DateField:  # type: ignore[type-arg]
+    """A partial date's earliest or latest day; ``indexed=False`` where no query ranges over it (every
+    index is one more B-tree each insert writes)."""
+    return models.DateField(null=True, blank=True, db_index=indexed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from kartoteka.core.fields import Sealed, date_bound_field, edtf_field, id_field, sealed_field
 
@@ -31,14 +32,20 @@ class Record(Sealed):
     id = id_field()
     team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="+")
     person = models.ForeignKey(Person, null=True, on_delete=models.SET_NULL, related_name="records")
-    source = models.ForeignKey("casework.Source", null=True, on_delete=models.SET_NULL, related_name="+")
+    # Indexed only where set (Meta): most records cite no source or facility, and an index on a column
+    # that is mostly NULL costs every insert a B-tree write for nothing a query looks up.
+    source = models.ForeignKey(
+        "casework.Source", null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     full_name_enc = sealed_field()
     aliases_enc = sealed_field()  # JSON list of strings
     birth_date_enc = sealed_field()  # EDTF text
     notes_enc = sealed_field()
     sex = models.CharField(max_length=1, blank=True, default="")
     home_region = models.ForeignKey("registry.Region", null=True, on_delete=models.PROTECT, related_name="+")
-    facility = models.ForeignKey("registry.Facility", null=True, on_delete=models.PROTECT, related_name="+")
+    facility = models.ForeignKey(
+        "registry.Facility", null=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     articles = models.JSONField(default=list)  # Criminal Code articles as reported, e.g. ["105.1", "228.4"]
     sentence_months = models.PositiveIntegerField(null=True)
     # Where it came from: an import file's SHA-256 and row number, so a re-run imports nothing twice.
@@ -46,11 +53,18 @@ class Record(Sealed):
     origin_row = models.PositiveIntegerField(null=True)
     review_flags = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Provenance, read from the record; no query starts from the user (deleting one, rare, scans).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
 
     class Meta:
+        indexes = [
+            models.Index(fields=["source"], condition=Q(source__isnull=False), name="record_source_set"),
+            models.Index(
+                fields=["facility"], condition=Q(facility__isnull=False), name="record_facility_set"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["origin_file", "origin_row"],
@@ -78,7 +92,15 @@ class StatusEntry(models.Model):
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="status_history")
     status = models.CharField(max_length=20)
     date_edtf = edtf_field()
-    date_start = date_bound_field()
-    date_end = date_bound_field()
-    source = models.ForeignKey("casework.Source", null=True, on_delete=models.SET_NULL, related_name="+")
+    # Read per person, never ranged over: no date indexes (one B-tree write each fewer per entry).
+    date_start = date_bound_field(indexed=False)
+    date_end = date_bound_field(indexed=False)
+    source = models.ForeignKey(
+        "casework.Source", null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["source"], condition=Q(source__isnull=False), name="status_source_set")
+        ]

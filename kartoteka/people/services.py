@@ -36,6 +36,7 @@ from kartoteka.accounts import access
 from kartoteka.accounts.models import Team, User
 from kartoteka.audit.services import entry_append
 from kartoteka.core import sealing
+from kartoteka.core.checkpoints import BackgroundCheckpoints
 from kartoteka.core.fields import new_id, partial_date_columns
 from kartoteka.law.services import ledger_mark_stale
 from kartoteka.lib import crypto, keys, names, vocab
@@ -553,7 +554,8 @@ def person_bulk_create(
     # SQLite looks up every foreign key of every inserted row (about twelve per person); each batch checks
     # them once instead (_Writer.references_check), as Django's loaddata turns them off too. Inside a
     # caller's transaction the pragma cannot change and the look-ups stay on.
-    with connection.constraint_checks_disabled():
+    # The WAL's checkpoints run beside the inserts instead of after each commit (core.checkpoints).
+    with connection.constraint_checks_disabled(), BackgroundCheckpoints(writer.db) as checkpoints:
         pending: Future[_Pending] | None = None
         try:
             for chunk in _chunks(rows, batch_size):
@@ -563,6 +565,7 @@ def person_bulk_create(
                 future = pool.submit(writer.agent_work, writer.prepare(writer.check(chunk)))
                 if pending is not None:
                     created += writer.write(writer.build(pending.result()))
+                    checkpoints.committed()
                     if progress is not None:
                         progress(created)
                 pending = future
