@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import itertools
 import json
@@ -365,3 +366,52 @@ def test_it_leaves_no_partial_item_when_the_agent_refuses_a_descriptor_ingest(
         vault.vault_ingest(tmp_path / "vault", Refusing(ops), fh, actor="user:1", chunk_bytes=SMALL)
     assert list(vault.vault_items(tmp_path / "vault")) == []
     assert list((tmp_path / "vault" / "tmp").iterdir()) == []
+
+
+def _seal_file(tmp_path: Path, source: Path, key: bytes, name: str) -> tuple[bytes, vault.SealedStream, int]:
+    sealer = keys.VaultChunkSealer("0" * 32, crypto.ChunkSealer(key))
+    src = os.open(source, os.O_RDONLY)
+    dst = os.open(tmp_path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        stream = vault.seal_stream(src, dst, chunk_bytes=SMALL, sealer=sealer)
+        flags = fcntl.fcntl(dst, fcntl.F_GETFL)
+    finally:
+        os.close(src)
+        os.close(dst)
+    return (tmp_path / name).read_bytes(), stream, flags
+
+
+def _opened(key: bytes, sealed: bytes, stream: vault.SealedStream) -> bytes:
+    """The plaintext back, each stored chunk checked against its recorded hash first."""
+    step, count = SMALL + vault.SEAL_OVERHEAD, len(stream.chunk_sha256)
+    blobs = [sealed[i * step : (i + 1) * step] for i in range(count)]
+    assert b"".join(blobs) == sealed
+    assert [crypto.digest(b).hex() for b in blobs] == list(stream.chunk_sha256)
+    return b"".join(
+        crypto.chunk_decrypt(key, b, associated_data=keys.vault_chunk_context("0" * 32, i, i == count - 1))
+        for i, b in enumerate(blobs)
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, SMALL - 1, BATCH, BATCH + 1, 3 * BATCH + 4095])
+def test_it_writes_around_the_page_cache_what_it_would_write_through_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    data = os.urandom(size)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    probe = os.open(tmp_path / "probe.bin", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        direct = vault._DirectWriter.open(probe, SMALL)
+        assert direct is not None, "this filesystem refuses O_DIRECT: the direct path is not tested here"
+        direct.finish(tail=False)
+    finally:
+        os.close(probe)
+    key = crypto.random_key()
+    around, stream_a, flags = _seal_file(tmp_path, source, key, "direct.bin")
+    monkeypatch.setattr(vault, "DIRECT_IO", False)
+    through, stream_b, _ = _seal_file(tmp_path, source, key, "buffered.bin")
+    assert len(around) == len(through)  # the nonces differ, the shape does not
+    assert _opened(key, around, stream_a) == data == _opened(key, through, stream_b)
+    assert stream_a.sha256 == stream_b.sha256 and stream_a.size == size
+    assert not flags & os.O_DIRECT  # the descriptor is handed back as it came
