@@ -415,3 +415,23 @@ def test_it_writes_around_the_page_cache_what_it_would_write_through_it(
     assert _opened(key, around, stream_a) == data == _opened(key, through, stream_b)
     assert stream_a.sha256 == stream_b.sha256 and stream_a.size == size
     assert not flags & os.O_DIRECT  # the descriptor is handed back as it came
+
+
+def test_it_falls_back_to_the_page_cache_when_direct_writes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chunks.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, b"head", 0)
+        direct = vault._DirectWriter.open(fd, 4 * SMALL)
+        assert direct is not None
+        # An offset off the block grid: the kernel refuses the direct write (EINVAL), as some filesystems
+        # refuse every one; the writer must then go on through the page cache.
+        direct.offset = 4
+        data = os.urandom(3 * SMALL + 100)
+        direct.stage(memoryview(data))
+        direct.flush()
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT
+        direct.finish(tail=True)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"head" + data

@@ -24,6 +24,7 @@ import base64
 import binascii
 import contextlib
 import ctypes
+import errno
 import fcntl
 import io
 import json
@@ -600,15 +601,28 @@ class _DirectWriter:
         aligned = self.filled - self.filled % _DIRECT_ALIGN
         if not aligned:
             return
-        _pwrite_all(self.fd, self.view[:aligned], self.offset)
+        try:
+            _pwrite_all(self.fd, self.view[:aligned], self.offset)
+        except OSError as exc:
+            # Some filesystems take the flag and then refuse the writes (or want larger blocks): the same
+            # bytes at the same place through the page cache, and so on to the end.
+            if exc.errno != errno.EINVAL or not self._direct_off():
+                raise
+            _pwrite_all(self.fd, self.view[:aligned], self.offset)
         self.offset += aligned
         rest = self.filled - aligned  # under one block, so the two ranges never overlap
         self.view[:rest] = self.view[aligned : self.filled]
         self.filled = rest
 
+    def _direct_off(self) -> bool:
+        """Clear O_DIRECT; True if it was set."""
+        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+        return bool(flags & os.O_DIRECT)
+
     def finish(self, *, tail: bool) -> None:
         try:
-            fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+            self._direct_off()
             if tail and self.filled:
                 _pwrite_all(self.fd, self.view[: self.filled], self.offset)
         finally:
