@@ -151,8 +151,16 @@ class FieldContext:
     field: str
 
     def associated_data(self, key_version: int) -> bytes:
-        parts = (b"kartoteka-field", self.table.encode(), self.record_id.encode(), self.field.encode())
-        return b"\x1f".join(parts) + struct.pack(">I", key_version)
+        before, after = _field_aad_frame(self.table, self.record_id, key_version)
+        return before + self.field.encode() + after
+
+
+def _field_aad_frame(table: str, record_id: str, key_version: int) -> tuple[bytes, bytes]:
+    """A record's field associated data around the field's name (:meth:`FieldContext.associated_data`), in
+    two parts, so sealing many fields of one record builds them once."""
+    return b"\x1f".join((b"kartoteka-field", table.encode(), record_id.encode(), b"")), struct.pack(
+        ">I", key_version
+    )
 
 
 def field_encrypt(key: bytes, plaintext: bytes, context: FieldContext, *, key_version: int) -> bytes:
@@ -189,13 +197,12 @@ def fields_encrypt(
     aead = AESGCM(key)
     nonces = secrets.token_bytes(NONCE_BYTES * len(fields))
     out = {}
-    # FieldContext.associated_data, from parts made once per record instead of an object per field (the
-    # bulk import seals a million records through here).
-    head = b"\x1f".join((header + b"kartoteka-field", table.encode(), record_id.encode(), b""))
-    tail = struct.pack(">I", key_version)
+    # The frame once per record, not a FieldContext per field: the bulk import seals a million records here.
+    before, after = _field_aad_frame(table, record_id, key_version)
+    head = header + before
     for i, (name, plaintext) in enumerate(fields.items()):
         nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
-        out[name] = header + nonce + aead.encrypt(nonce, plaintext, head + name.encode() + tail)
+        out[name] = header + nonce + aead.encrypt(nonce, plaintext, head + name.encode() + after)
     return out
 
 

@@ -366,7 +366,7 @@ def _rarest_first(index: TermIndex, values: list[list[object]]) -> _Plan | None:
     the sparsest, and drives; the ratio of two such spans estimates how much denser the second group is,
     which decides between probing and merging (:func:`_term_ids`). The plan only decides the cost, never
     the hits."""
-    table = connection.ops.quote_name(index.postings._meta.db_table)
+    table = rawsql.table(index.postings)
     parts, params = [], []
     for i, group in enumerate(values):
         ordered = "ORDER BY record_id " if len(group) == 1 else ""
@@ -405,7 +405,7 @@ def _rarest_first(index: TermIndex, values: list[list[object]]) -> _Plan | None:
 def _term_ids(index: TermIndex, plan: _Plan, *, after: uuid.UUID | None, size: int) -> list[uuid.UUID]:
     """Record ids holding one value of every group (the first drives, each further one is a key probe), in
     id order after ``after``, whoever may see them: the caller passes them through the access gate."""
-    table = connection.ops.quote_name(index.postings._meta.db_table)
+    table = rawsql.table(index.postings)
     record_field = index.postings._meta.get_field("record")
     assert isinstance(record_field, Field)
     start = None if after is None else record_field.get_db_prep_value(after, connection)

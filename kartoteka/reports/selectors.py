@@ -307,17 +307,25 @@ def _shared_recruitments(user: User, teams: list[uuid.UUID], f: Filters) -> int:
     from kartoteka.casework.models import Recruitment
 
     shared = Recruitment.objects.filter(person_id__in=_shared_persons(user, teams))
+    return _detail_filtered(shared, f, day="signed_start", facility="facility", recruiter="recruiter").count()
+
+
+def _detail_filtered(
+    qs: QuerySet[Any], f: Filters, *, day: str, facility: str, recruiter: str
+) -> QuerySet[Any]:
+    """The dashboard's filters over a detail table (what no summary holds: rows shared across teams), its
+    day, facility and recruiter fields at the paths given."""
     if f.month_from is not None:
-        shared = shared.filter(signed_start__gte=f.month_from)
+        qs = qs.filter(**{f"{day}__gte": f.month_from})
     if f.day_after is not None:
-        shared = shared.filter(signed_start__lt=f.day_after)
+        qs = qs.filter(**{f"{day}__lt": f.day_after})
     if f.region:
-        shared = shared.filter(facility__region_id=f.region)
+        qs = qs.filter(**{f"{facility}__region_id": f.region})
     if f.facility_type:
-        shared = shared.filter(facility__type=f.facility_type)
+        qs = qs.filter(**{f"{facility}__type": f.facility_type})
     if f.recruiter:
-        shared = shared.filter(recruiter=f.recruiter)
-    return shared.count()
+        qs = qs.filter(**{recruiter: f.recruiter})
+    return qs
 
 
 def quarter_label(month: date) -> str:
@@ -370,17 +378,9 @@ def ledger_count(viewer: Viewer, f: Filters) -> Count:
 def _shared_ledger_lines(user: User, teams: list[uuid.UUID], f: Filters) -> int:
     """Ledger lines of the persons visible to the user outside their teams, matching the filters."""
     shared = LedgerLine.objects.filter(person_id__in=_shared_persons(user, teams))
-    if f.month_from is not None:
-        shared = shared.filter(due_start__gte=f.month_from)
-    if f.day_after is not None:
-        shared = shared.filter(due_start__lt=f.day_after)
-    if f.region:
-        shared = shared.filter(recruitment__facility__region_id=f.region)
-    if f.facility_type:
-        shared = shared.filter(recruitment__facility__type=f.facility_type)
-    if f.recruiter:
-        shared = shared.filter(recruitment__recruiter=f.recruiter)
-    return shared.count()
+    return _detail_filtered(
+        shared, f, day="due_start", facility="recruitment__facility", recruiter="recruitment__recruiter"
+    ).count()
 
 
 # --- persons --------------------------------------------------------------------------------------------
