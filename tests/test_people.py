@@ -362,6 +362,23 @@ def test_it_writes_the_same_rows_in_bulk_as_one_by_one(
 
 
 @pytest.mark.django_db
+def test_it_starts_a_bulk_import_with_small_batches_that_double(
+    agent_ready: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batch is FIRST_BATCH rows and each next one twice the last, up to the batch size: the
+    importer waits only for a small first batch to be sealed."""
+    monkeypatch.setattr(services, "FIRST_BATCH", 2)
+    cast = cast_make()
+    _region()
+    before = AuditEntry.objects.filter(action="person.bulk_create").count()
+    rows = [PersonInput(full_name=f"Иванов Пётр {i}") for i in range(15)]
+    assert services.person_bulk_create(actor=cast.owner, team=cast.team, rows=iter(rows), batch_size=5) == 15
+    batches = AuditEntry.objects.filter(action="person.bulk_create").order_by("seq")[before:]
+    assert [json.loads(b.details)["count"] for b in batches] == [2, 4, 5, 4]
+    assert Record.objects.count() == 15 == Person.objects.count()
+
+
+@pytest.mark.django_db
 def test_it_skips_rows_already_imported_from_the_same_origin(agent_ready: Path) -> None:
     cast = cast_make()
     _region()
