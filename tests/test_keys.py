@@ -184,6 +184,34 @@ def test_it_gives_each_record_its_own_data_key_bound_to_the_record(
         session.open_records([swapped])
 
 
+def test_it_seals_a_flat_record_list_as_it_seals_record_objects(
+    keys_dir: Path, initialised: keys.InitResult
+) -> None:
+    """The bulk import's wire layout: each record gets its own data key, the reply keeps the request's
+    order, and what it seals opens as a record of its own table and id, nowhere else."""
+    session = _session(keys_dir)
+    flat = [b"person", b"r1", b"name", b"Ivanov", b"born", b"1980", b"person", b"r2", b"person", b"r3"]
+    flat += [b"name", b"Ivanov"]
+    out = session.seal_records_flat([2, 0, 1], flat)
+    assert len(out) == 3 + 3 and len({out[0], out[3], out[4]}) == 3  # three distinct wrapped keys
+    r1 = keys.SealedRecord("person", "r1", out[0], {"name": out[1], "born": out[2]})
+    r2 = keys.SealedRecord("person", "r2", out[3], {})
+    r3 = keys.SealedRecord("person", "r3", out[4], {"name": out[5]})
+    assert session.open_records([r1, r2, r3]) == [
+        {"name": b"Ivanov", "born": b"1980"},
+        {},
+        {"name": b"Ivanov"},
+    ]
+    with pytest.raises(crypto.IntegrityError):
+        session.open_records([keys.SealedRecord("person", "r3", out[0], {"name": out[1]})])
+    with pytest.raises(crypto.IntegrityError):
+        session.open_records([keys.SealedRecord("person", "r1", out[0], {"born": out[1]})])
+    with pytest.raises(keys.KeysError, match="lower-case"):
+        session.seal_records_flat([1], [b"person", b"r1", b"Name", b"x"])
+    with pytest.raises(keys.KeysError, match="malformed"):
+        session.seal_records_flat([2], [b"person", b"r1", b"name", b"x"])
+
+
 def test_it_shreds_a_record_when_its_wrapped_data_key_is_deleted(
     keys_dir: Path, initialised: keys.InitResult
 ) -> None:

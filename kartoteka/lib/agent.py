@@ -275,19 +275,12 @@ def _plain_pack(items: Sequence[keys.PlainRecord]) -> list[bytes]:
     return [_pack_ints(counts), *_pack(flat)]
 
 
-def _plain_unpack(blobs: Sequence[bytes]) -> list[keys.PlainRecord]:
+def _plain_flat(blobs: Sequence[bytes]) -> tuple[list[int], list[bytes]]:
+    """The field counts and the flat list of a plain record list, checked to agree."""
     counts, flat = _unpack_ints(blobs[0]) if blobs else [], _unpack(blobs, 1)
     if any(n < 0 for n in counts) or 2 * (len(counts) + sum(counts)) != len(flat):
         raise ProtocolError("malformed attachments")
-    out, pos = [], 0
-    for n in counts:
-        table, record_id = flat[pos].decode(), flat[pos + 1].decode()
-        pairs = flat[pos + 2 : pos + 2 + 2 * n]
-        out.append(
-            keys.PlainRecord(table, record_id, {pairs[i].decode(): pairs[i + 1] for i in range(0, 2 * n, 2)})
-        )
-        pos += 2 + 2 * n
-    return out
+    return counts, flat
 
 
 def _sealed_pack(items: Sequence[keys.SealedRecord]) -> list[bytes]:
@@ -485,13 +478,8 @@ class Agent:
 
     def _seal_records_raw(self, a: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
         # The reply lists per record the wrapped key, then the ciphertexts in the request's field order.
-        items = _plain_unpack(blobs)
-        sealed = self._with_session(lambda s: s.seal_records(items))
-        flat = []
-        for item, out in zip(items, sealed, strict=True):
-            flat.append(out.wrapped_dek)
-            flat.extend(out.fields[name] for name in item.fields)
-        return None, _pack(flat)
+        counts, flat = _plain_flat(blobs)
+        return None, _pack(self._with_session(lambda s: s.seal_records_flat(counts, flat)))
 
     def _open_records_raw(self, a: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
         # The reply lists the plaintexts in the request's field order.
