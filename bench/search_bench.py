@@ -185,7 +185,6 @@ def main(argv: list[str]) -> int:
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The actor and the shadow models: loaded now, or found in a reused database loaded before."""
-    from dataclasses import replace
 
     from django.db import connection
 
@@ -204,7 +203,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     actor, team = actor_and_team()
     regions_create()
     rows = (
-        replace(d, origin_file=ORIGIN, origin_row=i) for i, d in enumerate(person_rows(args.rows, args.seed))
+        d._replace(origin_file=ORIGIN, origin_row=i) for i, d in enumerate(person_rows(args.rows, args.seed))
     )
     t0 = time.perf_counter()
     created = person_bulk_create(actor=actor, team=team, rows=rows)
