@@ -105,6 +105,25 @@ TEMPLATES = [
 ]
 
 
+# The embedded database's connection options.
+SQLITE_OPTIONS: dict[str, object] = {
+    # IMMEDIATE: a writer takes the lock at BEGIN, so the audit head cannot fork between writers.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    # A 64 MiB page cache and 128 MiB of memory-mapped reads keep the name-term index's hot pages
+    # in memory (its inserts land at random places); checkpoints every 16 MiB of WAL rather
+    # than 4 MiB rewrite those pages less often during an import. 16 KiB pages (set when the
+    # file is created; an existing file keeps its own): a batch of name terms dirties
+    # about one page per term either way, and fewer, larger pages cut the insert and the
+    # checkpoint of 4 million random terms by about a third (docs/benchmarks-people.md).
+    "init_command": (
+        "PRAGMA page_size=16384; "
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
+        "PRAGMA cache_size=-65536; PRAGMA mmap_size=134217728; PRAGMA wal_autocheckpoint=4096;"
+    ),
+}
+
+
 def _databases() -> dict[str, dict[str, object]]:
     url = env_str("DATABASE_URL", "")
     if url:
@@ -117,22 +136,7 @@ def _databases() -> dict[str, dict[str, object]]:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "kartoteka.sqlite3",
-            # IMMEDIATE: a writer takes the lock at BEGIN, so the audit head cannot fork between writers.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                # A 64 MiB page cache and 128 MiB of memory-mapped reads keep the name-term index's hot pages
-                # in memory (its inserts land at random places); checkpoints every 16 MiB of WAL rather
-                # than 4 MiB rewrite those pages less often during an import. 16 KiB pages (set when the
-                # file is created; an existing file keeps its own): a batch of name terms dirties
-                # about one page per term either way, and fewer, larger pages cut the insert and the
-                # checkpoint of 4 million random terms by about a third (docs/benchmarks-people.md).
-                "init_command": (
-                    "PRAGMA page_size=16384; "
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
-                    "PRAGMA cache_size=-65536; PRAGMA mmap_size=134217728; PRAGMA wal_autocheckpoint=4096;"
-                ),
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 
