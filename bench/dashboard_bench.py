@@ -199,6 +199,8 @@ def kept_environment(database_url: str | None, keep: Path, sizes: dict[str, int]
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kartoteka-bench-")))
         os.environ.setdefault("KARTOTEKA_SECRET_KEY", secrets.token_hex(32))
         os.environ["DJANGO_SETTINGS_MODULE"] = "kartoteka.testing.settings"
+        os.environ["KARTOTEKA_KEYS_DIR"] = str(tmp / "keys")  # never the shell's installation keys
+        os.environ.pop("KARTOTEKA_AGENT_SOCKET", None)
         if database_url:
             from psycopg import sql
 

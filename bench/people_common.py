@@ -148,6 +148,9 @@ def environment(database_url: str | None) -> Iterator[Environment]:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kartoteka-bench-")))
         os.environ["KARTOTEKA_DATA_DIR"] = str(tmp / "data")
         os.environ["KARTOTEKA_AUDIT_HEAD_FILE"] = str(tmp / "audit-head")
+        # Its own keys and agent even where the shell names an installation's (the CLI's variables).
+        os.environ["KARTOTEKA_KEYS_DIR"] = str(tmp / "keys")
+        os.environ.pop("KARTOTEKA_AGENT_SOCKET", None)
         os.environ.setdefault("KARTOTEKA_SECRET_KEY", secrets.token_hex(32))
         os.environ["DJANGO_SETTINGS_MODULE"] = "kartoteka.testing.settings"
         dsn = None
@@ -229,6 +232,8 @@ def kept_environment(path: Path) -> Iterator[None]:
         secret.chmod(0o600)
     os.environ["KARTOTEKA_DATA_DIR"] = str(path / "data")
     os.environ["KARTOTEKA_AUDIT_HEAD_FILE"] = str(path / "audit-head")
+    os.environ["KARTOTEKA_KEYS_DIR"] = str(path / "data" / "keys")  # as environment(): never the shell's
+    os.environ.pop("KARTOTEKA_AGENT_SOCKET", None)
     os.environ["KARTOTEKA_SECRET_KEY"] = secret.read_text().strip()
     os.environ["DJANGO_SETTINGS_MODULE"] = "kartoteka.settings"
     os.environ.pop("DATABASE_URL", None)

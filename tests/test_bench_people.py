@@ -14,7 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bench(*args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    # As from a shell: none of the test run's own settings (its key directory, agent, database).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KARTOTEKA_") and k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
