@@ -24,6 +24,7 @@ from bench.people_common import actor_and_team, environment, kept_environment
 from bench.util import percentile, row
 
 ORIGIN = "b" * 64
+LIMIT = 20  # results a search asks for, as the target states it
 
 
 def _shadow_models(*, create: bool = True) -> tuple[Any, Any]:
@@ -225,10 +226,10 @@ def _run(args: argparse.Namespace) -> int:
     queries = _queries(args.rows, args.seed, args.queries)
 
     def real(q: str) -> list[Any]:
-        return selectors.person_find(user=actor, query=q, limit=20)
+        return selectors.person_find(user=actor, query=q, limit=LIMIT)
 
     def plain(q: str) -> list[Any]:
-        return selectors.person_find_with(shadow, user=actor, query=q, limit=20)
+        return selectors.person_find_with(shadow, user=actor, query=q, limit=LIMIT)
 
     for q in queries[:20]:  # warm caches and connections
         real(q)
@@ -238,11 +239,11 @@ def _run(args: argparse.Namespace) -> int:
     blind, blind_cpu, returned = _time(real, queries)
     shadow_ms, shadow_cpu, shadow_returned = _time(plain, queries)
     print(
-        f"person_find over {len(queries)} queries (limit 20), {sum(returned) / len(queries):.1f} hits/query"
+        f"person_find over {len(queries)} queries (limit {LIMIT}), {sum(returned) / len(queries):.1f} hits/query"
     )
     p50, p95 = percentile(blind, 50), percentile(blind, 95)
-    # Rare names match fewer than 20 persons; the queries that fill the page are timed apart as well.
-    full = [ms for ms, n in zip(blind, returned, strict=True) if n == 20]
+    # Rare names match fewer than LIMIT persons; the queries that fill the page are timed apart as well.
+    full = [ms for ms, n in zip(blind, returned, strict=True) if n == LIMIT]
     s50, s95 = percentile(shadow_ms, 50), percentile(shadow_ms, 95)
     row("p50, blind index + decryption", p50, "ms")
     row("p95, blind index + decryption", p95, "ms")
@@ -253,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         f"shadow {percentile(shadow_ms, 99):.2f} ms",
     )
     if full:
-        row("p95, blind, queries returning 20 results", percentile(full, 95), "ms", f"{len(full)} queries")
+        row(f"p95, blind, queries returning {LIMIT} results", percentile(full, 95), "ms", f"{len(full)} queries")
     row("p50, plaintext shadow", s50, "ms", f"{sum(shadow_returned) / len(queries):.1f} hits/query")
     row("p95, plaintext shadow", s95, "ms", f"ratio p95 ×{p95 / s95:.2f}")
     row(

@@ -739,16 +739,15 @@ class KeySession:
         through a cache (17.9 → 11.8 µs per record with the agent's unpacking and packing)."""
         if any(n < 0 for n in counts) or 2 * (len(counts) + sum(counts)) != len(flat):
             raise KeysError("malformed record list")
-        wrapper, version, out, pos = self._wrapper(self._current), self._current, [], 0
-        dek_header = _DEK_HEADER.pack(_DEK_FORMAT, version)
+        out: list[bytes] = []
+        pos = 0
         for n, dek in zip(counts, crypto.random_keys(len(counts)), strict=True):
             table, record_id = flat[pos].decode(), flat[pos + 1].decode()
-            context = _dek_context(table, record_id)
             pairs = [(flat[i], flat[i + 1]) for i in range(pos + 2, pos + 2 + 2 * n, 2)]
             for name, _ in pairs:
                 _check_name(name.decode())
-            out.append(dek_header + wrapper.wrap(dek, context=context))
-            out += crypto.fields_encrypt_pairs(dek, pairs, table, record_id, key_version=version)
+            out.append(self._dek_wrap(table, record_id, dek))
+            out += crypto.fields_encrypt_pairs(dek, pairs, table, record_id, key_version=self._current)
             pos += 2 + 2 * n
         return out
 
