@@ -254,7 +254,12 @@ def _run(args: argparse.Namespace) -> int:
         f"shadow {percentile(shadow_ms, 99):.2f} ms",
     )
     if full:
-        row(f"p95, blind, queries returning {LIMIT} results", percentile(full, 95), "ms", f"{len(full)} queries")
+        row(
+            f"p95, blind, queries returning {LIMIT} results",
+            percentile(full, 95),
+            "ms",
+            f"{len(full)} queries",
+        )
     row("p50, plaintext shadow", s50, "ms", f"{sum(shadow_returned) / len(queries):.1f} hits/query")
     row("p95, plaintext shadow", s95, "ms", f"ratio p95 ×{p95 / s95:.2f}")
     row(
